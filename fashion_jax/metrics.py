@@ -1,0 +1,106 @@
+"""Evaluation metrics as pure numpy functions over a whole evaluation set (DESIGN.md section 5).
+
+Each takes explicit arrays (predictions, ground truth, masks) and returns a flat dict of floats
+and lists that is written to JSON as it is. Coordinates are in the original image's pixels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fashion_jax.data import schema
+
+_KP = {name: i for i, name in enumerate(schema.KEYPOINT_NAMES)}
+# FashionAI normalising pair per category: armpits for tops and dresses, waistband for bottoms.
+FASHIONAI_NORMALISER = {
+    "blouse": ("armpit_left", "armpit_right"),
+    "outwear": ("armpit_left", "armpit_right"),
+    "dress": ("armpit_left", "armpit_right"),
+    "skirt": ("waistband_left", "waistband_right"),
+    "trousers": ("waistband_left", "waistband_right"),
+}
+# Columns of Table 1 of the Fashion Pose Machine paper: left/right keypoints pooled per column.
+FASHIONAI_TABLE_COLUMNS = (
+    ("Neck L.R", ("neckline_left", "neckline_right")),
+    ("C.Front", ("center_front",)),
+    ("Shoulder L.R", ("shoulder_left", "shoulder_right")),
+    ("Armpit L.R", ("armpit_left", "armpit_right")),
+    ("W.line L.R", ("waistline_left", "waistline_right")),
+    ("Cuff.I L.R", ("cuff_left_in", "cuff_right_in")),
+    ("Cuff.O L.R", ("cuff_left_out", "cuff_right_out")),
+    ("Top Hem L.R", ("top_hem_left", "top_hem_right")),
+    ("W.band L.R", ("waistband_left", "waistband_right")),
+    ("Hem L.R", ("hemline_left", "hemline_right")),
+    ("Crotch", ("crotch",)),
+    ("Bottom.I L.R", ("bottom_left_in", "bottom_right_in")),
+    ("Bottom.O L.R", ("bottom_left_out", "bottom_right_out")),
+)
+
+
+def fashionai_normaliser(keypoints: np.ndarray, visibility: np.ndarray,
+                         category: np.ndarray) -> np.ndarray:
+  """Normalising distance s per image; NaN where it is undefined.
+
+  Args:
+    keypoints: [N, 24, 2] ground truth; visibility: [N, 24] schema codes;
+    category: [N] index into `schema.FASHIONAI_CATEGORIES` (-1 unknown).
+
+  Returns:
+    [N] distances; NaN when the category is unknown or a normalising keypoint is ABSENT
+    (occluded keypoints carry coordinates and do define s).
+  """
+  n = keypoints.shape[0]
+  s = np.full(n, np.nan)
+  for c, name in enumerate(schema.FASHIONAI_CATEGORIES):
+    a, b = (_KP[k] for k in FASHIONAI_NORMALISER[name])
+    rows = np.flatnonzero(category == c)
+    defined = (visibility[rows, a] != schema.ABSENT) & (visibility[rows, b] != schema.ABSENT)
+    dist = np.linalg.norm(keypoints[rows, a] - keypoints[rows, b], axis=-1)
+    s[rows] = np.where(defined, dist, np.nan)
+  return s
+
+
+def fashionai_normalized_error(*, predictions: np.ndarray, keypoints: np.ndarray,
+                               visibility: np.ndarray, category: np.ndarray,
+                               valid: np.ndarray | None = None) -> dict:
+  """The FashionAI normalised error (NE).
+
+  Only ground-truth keypoints with visibility VISIBLE count; NE = sum of d / s over all counted
+  keypoints of all images, divided by their number. Images whose s is undefined or zero are
+  skipped and counted in `num_skipped_images`.
+
+  Args:
+    predictions, keypoints: [N, 24, 2] (x, y) original-image pixels.
+    visibility: [N, 24] schema codes of the ground truth.
+    category: [N] FashionAI category index.
+    valid: [N] bool, False for padding examples (excluded entirely); default all True.
+
+  Returns:
+    dict with `mean`, `per_keypoint` [24] (NaN where nothing counted), `per_column` (Table 1),
+    `num_counted`, `num_images`, `num_skipped_images`.
+  """
+  predictions = np.asarray(predictions, np.float64)
+  keypoints = np.asarray(keypoints, np.float64)
+  if valid is None:
+    valid = np.ones(len(keypoints), bool)
+  valid = np.asarray(valid, bool)
+  s = fashionai_normaliser(keypoints, visibility, np.asarray(category))
+  usable = valid & np.isfinite(s) & (s > 0)
+  counted = usable[:, None] & (np.asarray(visibility) == schema.VISIBLE)
+  d = np.linalg.norm(predictions - keypoints, axis=-1)
+  ratio = np.where(counted, d / np.where(usable, s, 1.0)[:, None], 0.0)
+  sums, counts = ratio.sum(0), counted.sum(0)
+
+  def pooled(idx):
+    c = counts[list(idx)].sum()
+    return float(sums[list(idx)].sum() / c) if c else float("nan")
+
+  return {
+      "mean": pooled(range(len(schema.KEYPOINT_NAMES))),
+      "per_keypoint": [pooled([i]) for i in range(len(schema.KEYPOINT_NAMES))],
+      "per_column": {col: pooled([_KP[k] for k in names])
+                     for col, names in FASHIONAI_TABLE_COLUMNS},
+      "num_counted": int(counts.sum()),
+      "num_images": int(valid.sum()),
+      "num_skipped_images": int((valid & ~usable).sum()),
+  }
