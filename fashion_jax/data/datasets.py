@@ -1,0 +1,64 @@
+"""Dataset registry: name -> TFDS builder, with a clear error when data is not prepared.
+
+Every builder lives in its own package under `fashion_jax.data` (TFDS needs that for
+`dataset_info_from_configs`) and yields the shared schema of `fashion_jax.data.schema`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+from fashion_jax.data import schema
+
+# name -> "module:Class"; imported lazily so that `import fashion_jax` stays light.
+BUILDERS = {
+    "fashion_synth": "fashion_jax.data.fashion_synth.fashion_synth:FashionSynth",
+}
+
+DEFAULT_DATA_DIR = os.path.expanduser(
+    os.environ.get("FASHION_JAX_DATA_DIR", "~/tensorflow_datasets"))
+
+
+def builder_class(name: str):
+  if name not in BUILDERS:
+    raise ValueError(f"unknown dataset {name!r}; known: {sorted(BUILDERS)}")
+  module, cls = BUILDERS[name].split(":")
+  return getattr(importlib.import_module(module), cls)
+
+
+def get_builder(name: str, data_dir: str | None = None, config=None, **kwargs):
+  """The TFDS builder for `name` (array_record files under `data_dir`).
+
+  Args:
+    config: a builder config name or object (e.g. a `FashionSynthConfig`), or None.
+  """
+  cls = builder_class(name)
+  return cls(data_dir=data_dir or DEFAULT_DATA_DIR, config=config,
+             file_format="array_record", **kwargs)
+
+
+def prepared(builder) -> bool:
+  """True when the builder's files are complete on disk."""
+  return builder.data_path.exists() and (builder.data_path / "dataset_info.json").exists()
+
+
+def ensure_prepared(builder) -> None:
+  """Generates a generator-backed dataset on first use; refuses clearly for manual ones."""
+  if prepared(builder):
+    return
+  if getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", None):
+    raise FileNotFoundError(
+        f"dataset {builder.name!r} is not prepared under {builder.data_dir}.\n"
+        f"Prepare it first:\n  python -m fashion_jax.data.prepare --dataset={builder.name} "
+        f"--manual_dir=DIR --data_dir={builder.data_dir}\n\n"
+        f"{builder.MANUAL_DOWNLOAD_INSTRUCTIONS}")
+  builder.download_and_prepare()
+
+
+def dataset_spec(builder) -> schema.DatasetSpec:
+  """The `DatasetSpec` a builder stored in its metadata."""
+  text = builder.info.metadata.get("dataset_spec") if builder.info.metadata else None
+  if text is None:
+    raise ValueError(f"dataset {builder.name!r} has no 'dataset_spec' in its metadata")
+  return schema.DatasetSpec.from_json(text)
