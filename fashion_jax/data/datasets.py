@@ -31,9 +31,12 @@ def get_builder(name: str, data_dir: str | None = None, config=None, **kwargs):
   """The TFDS builder for `name` (array_record files under `data_dir`).
 
   Args:
-    config: a builder config name or object (e.g. a `FashionSynthConfig`), or None.
+    config: a builder config name or object, a dict of the builder's `make_config` keyword
+      arguments (e.g. the sizes of `fashion_synth`), or None for the default.
   """
   cls = builder_class(name)
+  if isinstance(config, dict):
+    config = cls.make_config(**config)
   return cls(data_dir=data_dir or DEFAULT_DATA_DIR, config=config,
              file_format="array_record", **kwargs)
 

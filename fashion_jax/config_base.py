@@ -1,0 +1,60 @@
+"""Fields shared by every system's config; a config file starts from `base_config()`.
+
+Kept in the package (not in `configs/`) so config files can import it from anywhere.
+"""
+
+import ml_collections
+
+
+def synth_data(image_size: int = 256, num_train: int = 4000, num_validation: int = 500,
+               num_test: int = 500, seed: int = 0) -> ml_collections.ConfigDict:
+  """Builder config of the built-in synthetic dataset (generated on first use)."""
+  return ml_collections.ConfigDict(dict(
+      image_size=image_size, num_train=num_train, num_validation=num_validation,
+      num_test=num_test, seed=seed, views_per_item=2))
+
+
+def base_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.system = ""
+  c.seed = 0
+  c.batch_size = 32  # global, over all devices and processes
+  c.eval_batch_size = 0  # 0: same as batch_size
+  c.num_epochs = 1.0
+  c.num_devices = 0  # 0: every device; the mesh splits the batch over them
+  c.phases = []  # empty: one phase of num_epochs; see fashion_jax.optim
+  c.max_steps_per_phase = 0  # >0 caps each phase (smoke tests, benchmarks)
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = "fashion_synth"
+  c.data.data_dir = ""  # "": $FASHION_JAX_DATA_DIR or ~/tensorflow_datasets
+  c.data.builder_config = synth_data()
+  c.data.train_split = "train"
+  c.data.eval_split = "validation"  # periodic evaluation and best-checkpoint selection
+  c.data.test_split = "test"  # final evaluation
+  c.data.eval_max_examples = 0  # 0: the whole split
+  c.data.image_size = (224, 224)  # network input (H, W)
+  c.data.crop = "bbox"  # "bbox" or "image"
+  c.data.bbox_margin = 0.0
+  c.data.with_mask = False
+  c.data.augment = ml_collections.ConfigDict(dict(
+      flip=False, scale=(1.0, 1.0), rotation=0.0, translate=0.0, colour=0.0))
+  c.data.num_threads = 2
+  c.data.prefetch = 4
+
+  c.model = ml_collections.ConfigDict()
+  c.model.dtype = "float32"  # compute dtype; parameters stay float32
+  c.loss = ml_collections.ConfigDict()
+
+  c.optimizer = ml_collections.ConfigDict(dict(
+      name="adam", learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-8, momentum=0.9,
+      weight_decay=0.0, schedule="constant", decay_every_epochs=1.0, decay_factor=0.1,
+      decay_steps=0, warmup_steps=0, grad_clip_norm=0.0))
+
+  c.log_every_steps = 50
+  c.eval_every_epochs = 1.0
+  c.checkpoint_every_steps = 1000
+  c.progress = True
+  c.eval = ml_collections.ConfigDict(dict(baselines=("untrained", "training_mean"),
+                                          baseline_examples=2000))
+  return c

@@ -1,0 +1,5 @@
+"""The built-in synthetic dataset (DESIGN.md section 7) as a TFDS builder."""
+
+from fashion_jax.data.fashion_synth.fashion_synth import FashionSynth, FashionSynthConfig
+
+__all__ = ["FashionSynth", "FashionSynthConfig"]

@@ -1,0 +1,51 @@
+"""Command-line entry point.
+
+  python -m fashion_jax.main --config=configs/fpm.py:runlocal --workdir=/tmp/fpm
+  python -m fashion_jax.main --mode=eval --workdir=/tmp/fpm      # evaluate an existing run
+
+Any config field can be overridden: `--config.batch_size=8 --config.data.data_dir=...`.
+Rerunning a training command on the same workdir resumes from its latest checkpoint.
+"""
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "Config file, optionally `path:variant`.",
+                                lock_config=True)
+flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and results.")
+flags.DEFINE_enum("mode", "train", ["train", "eval"],
+                  "train (and evaluate), or only evaluate the best checkpoint of --workdir.")
+flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (multi-host runs).")
+flags.mark_flag_as_required("workdir")
+
+
+class _QuietLibraries(logging.logging.Filter):
+  """Drops the INFO chatter of orbax (every save and restore step) from the console."""
+
+  def filter(self, record):
+    return record.levelno >= logging.WARNING or "orbax" not in record.pathname
+
+
+def main(argv):
+  logging.get_absl_handler().python_handler.addFilter(_QuietLibraries())
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  import jax  # deferred so that --help is fast
+
+  if FLAGS.distributed:
+    jax.distributed.initialize()
+  from fashion_jax import evaluate, train
+
+  logging.info("JAX %s: process %d/%d, devices %s", jax.__version__, jax.process_index(),
+               jax.process_count(), jax.devices())
+  if FLAGS.mode == "eval":
+    evaluate.evaluate_workdir(FLAGS.workdir, FLAGS.config)
+  else:
+    if FLAGS.config is None:
+      raise app.UsageError("--config is required for training")
+    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+
+
+if __name__ == "__main__":
+  app.run(main)

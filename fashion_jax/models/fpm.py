@@ -1,0 +1,152 @@
+"""Fashion Pose Machine (Hu et al., SPIE 10836, 2018): a convolutional pose machine for the 24
+FashionAI keypoints.
+
+Architecture (paper section 2; the layer sizes it leaves open follow the convolutional pose
+machine of Wei et al. 2016 that it builds on):
+  * stage 1: image features by five convolutions (9x9x128 + pool, 9x9x128 + pool, 9x9x128 +
+    pool, 5x5x32, 9x9x512) and two 1x1 convolutions (512, L+1) -> belief maps c_1 at 1/8 of the
+    input (512 -> 64);
+  * stages t >= 2: shared image features x' (one sub-network, the same four convolutions as the
+    start of stage 1, computed once and shared by every later stage), concatenated with c_{t-1};
+    three 11x11x128 convolutions (a large receptive field on the 8x-downscaled maps) and two 1x1
+    convolutions (128, L+1) -> c_t;
+  * L keypoints + 1 background channel; ReLU after every convolution but the last of a stage.
+Loss (eq. 4-5): for every stage, the squared error between belief maps and Gaussian-peak targets
+summed over pixels and all L+1 channels; summed over stages (intermediate supervision), averaged
+over the batch. Keypoints are decoded from the last stage's maps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from fashion_jax import metrics, reporting
+from fashion_jax.data import schema, transforms
+from fashion_jax.losses import heatmap_l2, keypoint_heatmap_targets
+from fashion_jax.models.base import System
+from fashion_jax.ops import heatmaps
+
+
+class ConvStack(nn.Module):
+  """Convolutions with ReLU, each optionally followed by a 3x3 stride-2 max pool.
+
+  `relu_last=False` leaves the last convolution linear (a belief-map output).
+  """
+
+  features: Sequence[int]
+  kernels: Sequence[int]
+  pool_after: Sequence[bool] = ()
+  relu_last: bool = True
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    pools = tuple(self.pool_after) + (False,) * (len(self.features) - len(self.pool_after))
+    for i, (feat, k, pool) in enumerate(zip(self.features, self.kernels, pools, strict=True)):
+      x = nn.Conv(feat, (k, k), padding="SAME", dtype=self.dtype, name=f"conv{i + 1}")(x)
+      if self.relu_last or i < len(self.features) - 1:
+        x = nn.relu(x)
+      if pool:
+        x = nn.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
+    return x
+
+
+class FashionPoseMachine(nn.Module):
+  """Multi-stage pose machine. `__call__(batch, train)` reads `batch["image"]` [B, H, W, 3]
+  uint8 and returns `{"belief_maps": [B, T, H/8, W/8, L+1] float32}`."""
+
+  num_keypoints: int = len(schema.KEYPOINT_NAMES)
+  num_stages: int = 6
+  feature_widths: Sequence[int] = (128, 128, 128, 32)  # x and x': conv1-4, pools after 1-3
+  feature_kernels: Sequence[int] = (9, 9, 9, 5)
+  stage1_widths: Sequence[int] = (512, 512)  # conv5 (9x9), then the first 1x1 convolution
+  stage1_kernels: Sequence[int] = (9, 1)
+  refine_width: int = 128
+  refine_kernel: int = 11
+  refine_depth: int = 3  # large-kernel convolutions per stage t >= 2
+  dtype: jnp.dtype = jnp.float32
+
+  def _features(self, name):
+    return ConvStack(self.feature_widths, self.feature_kernels, pool_after=(True, True, True),
+                     dtype=self.dtype, name=name)
+
+  @nn.compact
+  def __call__(self, batch, train: bool = False):
+    del train  # no batch norm or dropout in the pose machine
+    image = batch["image"].astype(self.dtype) / 255.0 - 0.5  # pose-machine input convention
+    channels = self.num_keypoints + 1
+    x = self._features("stage1_features")(image)
+    belief = ConvStack((*self.stage1_widths, channels), (*self.stage1_kernels, 1),
+                       relu_last=False, dtype=self.dtype, name="stage1_head")(x)
+    stages = [belief]
+    if self.num_stages > 1:
+      shared = self._features("shared_features")(image)  # x', computed once for stages >= 2
+      for t in range(2, self.num_stages + 1):
+        widths = (self.refine_width,) * (self.refine_depth + 1) + (channels,)
+        kernels = (self.refine_kernel,) * self.refine_depth + (1, 1)
+        belief = ConvStack(widths, kernels, relu_last=False, dtype=self.dtype,
+                           name=f"stage{t}")(jnp.concatenate([shared, belief], axis=-1))
+        stages.append(belief)
+    return {"belief_maps": jnp.stack(stages, axis=1).astype(jnp.float32)}
+
+
+def make_module(model_cfg, spec: schema.DatasetSpec) -> FashionPoseMachine:
+  del spec  # the 24 FashionAI keypoints are fixed by the schema
+  return FashionPoseMachine(
+      num_stages=model_cfg.num_stages, feature_widths=tuple(model_cfg.feature_widths),
+      feature_kernels=tuple(model_cfg.feature_kernels),
+      stage1_widths=tuple(model_cfg.stage1_widths),
+      stage1_kernels=tuple(model_cfg.stage1_kernels), refine_width=model_cfg.refine_width,
+      refine_kernel=model_cfg.refine_kernel, refine_depth=model_cfg.refine_depth,
+      dtype=jnp.dtype(model_cfg.dtype))
+
+
+def _stride(outputs, batch) -> float:
+  return batch["image"].shape[1] / outputs["belief_maps"].shape[2]
+
+
+def loss(outputs: dict, batch: dict, loss_cfg) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """Stage-wise L2 to Gaussian-peak targets (with background), summed over stages."""
+  maps = outputs["belief_maps"]  # [B, T, h, w, L+1]
+  targets = keypoint_heatmap_targets(
+      points=batch["keypoints"], visibility=batch["keypoints_visibility"],
+      map_hw=maps.shape[2:4], stride=_stride(outputs, batch), sigma=loss_cfg.sigma,
+      background=True)
+  terms = {f"stage{t + 1}": heatmap_l2(predictions=maps[:, t], targets=targets,
+                                       example_mask=batch["valid"])
+           for t in range(maps.shape[1])}
+  return sum(terms.values()), terms
+
+
+def predict(outputs: dict, batch: dict) -> dict[str, jax.Array]:
+  """Keypoints [B, 24, 2] in network-input pixels from the last stage's maps."""
+  last = outputs["belief_maps"][:, -1, ..., :-1]  # drop the background channel
+  points, scores = heatmaps.argmax_decode(last)
+  return {"keypoints": heatmaps.map_to_input(points, _stride(outputs, batch)),
+          "keypoint_scores": scores}
+
+
+def score(predictions: dict, batch: dict, spec: schema.DatasetSpec) -> dict:
+  """FashionAI NE in the original image frame."""
+  del spec
+  points = transforms.to_original(predictions["keypoints"], batch["transform"])
+  return {"fashionai_ne": metrics.fashionai_normalized_error(
+      predictions=points, keypoints=batch["original_keypoints"],
+      visibility=batch["original_keypoints_visibility"],
+      category=batch["fashionai_category"], valid=batch["valid"])}
+
+
+def report(results_by_method: dict[str, dict]) -> str:
+  """Paper Table 1 with one row per method (trained model, baselines)."""
+  return reporting.fashionai_table({m: r["fashionai_ne"] for m, r in results_by_method.items()})
+
+
+SYSTEM = System(
+    name="fpm", make_module=make_module,
+    batch_fields=("image", "keypoints", "keypoints_visibility", "valid"),
+    loss=loss, predict=predict, score=score, report=report,
+    best_metric=("fashionai_ne/mean", "min"))

@@ -1,0 +1,89 @@
+"""Run logging: metrics as JSON lines and TensorBoard events, and a console progress bar."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+
+import numpy as np
+import tqdm
+
+
+def flatten(tree: dict, prefix: str = "") -> dict:
+  """Nested metric dict -> {'a/b': value}; lists and arrays kept as they are."""
+  out = {}
+  for key, value in tree.items():
+    name = f"{prefix}{key}"
+    if isinstance(value, dict):
+      out.update(flatten(value, f"{name}/"))
+    else:
+      out[name] = value
+  return out
+
+
+def _jsonable(value):
+  if isinstance(value, np.ndarray | np.generic):
+    value = value.tolist()
+  if isinstance(value, float) and not math.isfinite(value):
+    return None  # JSON has no NaN; null reads as "undefined"
+  if isinstance(value, list):
+    return [_jsonable(v) for v in value]
+  return value
+
+
+class MetricWriter:
+  """Appends to `<workdir>/metrics.jsonl` and writes TensorBoard scalars (process 0 only)."""
+
+  def __init__(self, workdir: str, enabled: bool = True):
+    self.enabled = enabled
+    self._tb = None
+    if enabled:
+      os.makedirs(workdir, exist_ok=True)
+      self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")  # noqa: SIM115
+      from tensorboardX import SummaryWriter  # deferred: heavy import
+
+      self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+
+  def write(self, step: int, split: str, metrics: dict) -> None:
+    if not self.enabled:
+      return
+    flat = flatten(metrics)
+    record = {"step": int(step), "split": split, "time": time.time(),
+              **{k: _jsonable(v) for k, v in flat.items()}}
+    self._jsonl.write(json.dumps(record) + "\n")
+    self._jsonl.flush()
+    for name, value in flat.items():
+      if np.ndim(value) == 0 and isinstance(value, int | float | np.number):
+        self._tb.add_scalar(f"{split}/{name}", float(value), int(step))
+    self._tb.flush()
+
+  def close(self) -> None:
+    if self.enabled:
+      self._jsonl.close()
+      self._tb.close()
+
+
+class Progress:
+  """tqdm bar over steps showing images/s, the loss and the ETA."""
+
+  def __init__(self, total: int, initial: int, batch_size: int, desc: str, enabled: bool):
+    self.batch_size = batch_size
+    self.bar = tqdm.tqdm(total=total, initial=initial, desc=desc, unit="step",
+                         disable=not enabled, dynamic_ncols=True, smoothing=0.1)
+    self._last_time, self._last_step = time.perf_counter(), initial
+
+  def update(self, step: int, loss: float | None = None) -> None:
+    self.bar.update(step - self.bar.n)
+    now = time.perf_counter()
+    if now - self._last_time > 1.0:
+      rate = (step - self._last_step) * self.batch_size / (now - self._last_time)
+      post = {"img/s": f"{rate:.1f}"}
+      if loss is not None:
+        post["loss"] = f"{loss:.4g}"
+      self.bar.set_postfix(post, refresh=False)
+      self._last_time, self._last_step = now, step
+
+  def close(self) -> None:
+    self.bar.close()

@@ -1,0 +1,44 @@
+"""Shared fixtures. Eight fake CPU devices so that sharded runs can be compared with one device;
+set before anything imports jax."""
+
+import os
+
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                           " --xla_force_host_platform_device_count=8").strip()
+
+import pytest  # noqa: E402
+
+TINY_SYNTH = dict(image_size=64, num_train=48, num_validation=16, num_test=16, seed=0)
+
+
+@pytest.fixture(scope="session")
+def synth_data_dir(tmp_path_factory):
+  """A data dir holding the tiny synthetic dataset of `TINY_SYNTH`, generated once."""
+  from fashion_jax.data import datasets
+
+  data_dir = str(tmp_path_factory.mktemp("tfds"))
+  datasets.ensure_prepared(datasets.get_builder("fashion_synth", data_dir, config=TINY_SYNTH))
+  return data_dir
+
+
+@pytest.fixture
+def tiny_fpm_config(synth_data_dir):
+  """FPM at toy size on the tiny dataset: 32x32 input, 2 stages, a few steps, one device."""
+  from configs import fpm
+
+  c = fpm.get_config("runlocal")
+  c.data.data_dir = synth_data_dir
+  c.data.builder_config.update(TINY_SYNTH)
+  c.data.image_size = (32, 32)
+  c.data.num_threads = 1
+  c.model.update(dict(num_stages=2, feature_widths=(4, 4, 4, 4), feature_kernels=(3, 3, 3, 3),
+                      stage1_widths=(8, 8), stage1_kernels=(3, 1), refine_width=8,
+                      refine_kernel=3, refine_depth=1))
+  c.batch_size = 8
+  c.num_devices = 1
+  c.num_epochs = 1.0
+  c.log_every_steps = 1
+  c.eval_every_epochs = 100.0  # evaluate at the end of the phase only
+  c.progress = False
+  c.eval.baselines = ()
+  return c

@@ -1,0 +1,115 @@
+"""The generic trainer: sharding equivalence, exact resume, NaN stop, evaluation of a workdir."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from fashion_jax import evaluate, run, train
+
+
+def _train_losses(workdir):
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    rows = [json.loads(line) for line in f]
+  return {r["step"]: r["loss"] for r in rows if r["split"] == "train"}
+
+
+def _final_params(config, workdir):
+  r = run.Run(config, workdir)
+  try:
+    state, _ = train.restore_or_init(r)
+    return jax.tree.map(np.asarray, state.params), int(state.step)
+  finally:
+    r.close()
+
+
+def test_one_device_and_eight_devices_agree(tiny_fpm_config, tmp_path):
+  assert len(jax.devices()) == 8
+  tiny_fpm_config.max_steps_per_phase = 3
+  params = {}
+  for n in (1, 8):
+    tiny_fpm_config.num_devices = n
+    train.train_and_evaluate(tiny_fpm_config, str(tmp_path / f"d{n}"))
+    params[n], step = _final_params(tiny_fpm_config, str(tmp_path / f"d{n}"))
+    assert step == 3
+  l1, l8 = _train_losses(str(tmp_path / "d1")), _train_losses(str(tmp_path / "d8"))
+  assert list(l1) == [1, 2, 3]
+  np.testing.assert_allclose([l8[s] for s in l1], list(l1.values()), rtol=1e-5)
+  for a, b in zip(jax.tree.leaves(params[1]), jax.tree.leaves(params[8]), strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_resume_continues_the_exact_trajectory(tiny_fpm_config, tmp_path):
+  tiny_fpm_config.max_steps_per_phase = 5
+  straight = str(tmp_path / "straight")
+  train.train_and_evaluate(tiny_fpm_config, straight)
+  resumed = str(tmp_path / "resumed")
+  tiny_fpm_config.max_steps_per_phase = 2  # "interrupted" after step 2 (checkpointed)
+  train.train_and_evaluate(tiny_fpm_config, resumed)
+  tiny_fpm_config.max_steps_per_phase = 5
+  train.train_and_evaluate(tiny_fpm_config, resumed)  # same command again: resumes at step 2
+  a, step_a = _final_params(tiny_fpm_config, straight)
+  b, step_b = _final_params(tiny_fpm_config, resumed)
+  assert step_a == step_b == 5
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+    np.testing.assert_array_equal(x, y)
+  assert _train_losses(straight) == _train_losses(resumed)
+
+
+def test_non_finite_loss_stops_naming_step_and_term(tiny_fpm_config, tmp_path):
+  tiny_fpm_config.optimizer.learning_rate = 1e30
+  with pytest.raises(train.NonFiniteLossError, match=r"step [0-9]+: loss"):
+    train.train_and_evaluate(tiny_fpm_config, str(tmp_path / "nan"))
+
+
+def test_stop_flag_turns_sigterm_into_a_request(monkeypatch):
+  import signal
+
+  before = signal.getsignal(signal.SIGTERM)
+  with train._StopFlag() as stop:
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert stop.requested
+  assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_short_training_learns_and_workdir_evaluates(tiny_fpm_config, tmp_path):
+  tiny_fpm_config.num_epochs = 12.0  # 72 steps of 8 toy images
+  tiny_fpm_config.optimizer.learning_rate = 3e-3
+  tiny_fpm_config.eval.baselines = ("untrained",)
+  workdir = str(tmp_path / "fpm")
+  results = train.train_and_evaluate(tiny_fpm_config, workdir)
+  trained, untrained = (r["fashionai_ne"]["mean"] for r in results.values())
+  assert trained < 0.8 * untrained, results
+  losses = _train_losses(workdir)
+  assert np.mean([losses[s] for s in range(63, 73)]) < 0.5 * losses[1]
+  again = evaluate.evaluate_workdir(workdir)  # reads config.json, restores the best checkpoint
+  assert list(again) == list(results)
+  for a, b in zip(again.values(), results.values(), strict=True):
+    assert a["fashionai_ne"]["mean"] == pytest.approx(b["fashionai_ne"]["mean"])
+  assert os.path.exists(os.path.join(workdir, "results_test.json"))
+  assert os.path.isdir(os.path.join(workdir, "tensorboard"))
+
+
+def test_command_line_trains_then_evaluates(synth_data_dir, tmp_path):
+  workdir = str(tmp_path / "cli")
+  common = [sys.executable, "-m", "fashion_jax.main", f"--workdir={workdir}"]
+  overrides = [f"--config.data.data_dir={synth_data_dir}", "--config.data.image_size=(32,32)",
+               "--config.data.builder_config.image_size=64",
+               "--config.data.builder_config.num_train=48",
+               "--config.data.builder_config.num_validation=16",
+               "--config.data.builder_config.num_test=16", "--config.max_steps_per_phase=2",
+               "--config.batch_size=8", "--config.num_devices=1", "--config.model.num_stages=2",
+               "--config.progress=False", "--config.eval.baselines=()"]
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  out = subprocess.run(common + ["--config=configs/fpm.py:runlocal"] + overrides, env=env,
+                       capture_output=True, text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert "FashionAI normalised error" in out.stdout and "fpm (step 2)" in out.stdout
+  out = subprocess.run(common + ["--mode=eval"], env=env, capture_output=True, text=True,
+                       timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert "fpm (step 2)" in out.stdout
