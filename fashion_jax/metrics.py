@@ -104,3 +104,89 @@ def fashionai_normalized_error(*, predictions: np.ndarray, keypoints: np.ndarray
       "num_images": int(valid.sum()),
       "num_skipped_images": int((valid & ~usable).sum()),
   }
+
+
+def deepfashion_landmark_error(*, predictions: np.ndarray, landmarks: np.ndarray,
+                               visibility: np.ndarray, bbox: np.ndarray,
+                               valid: np.ndarray | None = None) -> dict:
+  """DeepFashion landmark normalised error (NE), the landmark-attention code's protocol.
+
+  Ground truth and prediction are normalised by the ground-truth crop (the bbox, inclusive
+  pixels: width x2 - x1 + 1, the region the pipeline resizes to the network input), so NE is the
+  Euclidean distance in a unit square. Only VISIBLE landmarks inside the bbox count. Each slot's
+  NE is its mean over images; `mean` is the plain mean of the slot means (slots with nothing
+  counted are left out and reported as NaN).
+
+  Args:
+    predictions, landmarks: [N, 8, 2] (x, y) original-image pixels.
+    visibility: [N, 8] schema codes; bbox: [N, 4] (x1, y1, x2, y2) ground-truth boxes.
+    valid: [N] bool, False for padding.
+
+  Returns:
+    dict with `mean`, `per_slot` {slot name: NE}, `num_counted` per slot.
+  """
+  predictions, landmarks = np.asarray(predictions, np.float64), np.asarray(landmarks, np.float64)
+  bbox = np.asarray(bbox, np.float64)
+  valid = np.ones(len(landmarks), bool) if valid is None else np.asarray(valid, bool)
+  origin = bbox[:, None, :2] - 0.5
+  size = (bbox[:, 2:] - bbox[:, :2] + 1.0)[:, None, :]
+  gt, pred = (landmarks - origin) / size, (predictions - origin) / size
+  inside = np.all((gt >= 0) & (gt <= 1), axis=-1)
+  counted = valid[:, None] & (np.asarray(visibility) == schema.VISIBLE) & inside
+  dist = np.where(counted, np.linalg.norm(pred - gt, axis=-1), 0.0)
+  counts = counted.sum(0)
+  slot = np.where(counts > 0, dist.sum(0) / np.maximum(counts, 1), np.nan)
+  return {
+      "mean": float(np.nanmean(slot)) if np.any(counts) else float("nan"),
+      "per_slot": {name: float(v) for name, v in zip(schema.LANDMARK_NAMES, slot, strict=True)},
+      "num_counted": counts.tolist(),
+  }
+
+
+def top_k_accuracy(*, scores: np.ndarray, labels: np.ndarray, ks=(1, 3, 5),
+                   valid: np.ndarray | None = None) -> dict:
+  """Fraction of labelled images whose label is among the k highest scores.
+
+  Args:
+    scores: [N, C]; labels: [N] class index, -1 when missing (not counted).
+  """
+  labels = np.asarray(labels)
+  valid = np.ones(len(labels), bool) if valid is None else np.asarray(valid, bool)
+  keep = valid & (labels >= 0)
+  order = np.argsort(-np.asarray(scores, np.float64)[keep], axis=-1, kind="stable")
+  rank = np.argmax(order == labels[keep][:, None], axis=-1)  # 0 = best
+  n = int(keep.sum())
+  return {f"top{k}": float(np.mean(rank < k)) if n else float("nan") for k in ks} | {
+      "num_images": n}
+
+
+def attribute_recall_at_k(*, scores: np.ndarray, labels: np.ndarray, groups: np.ndarray,
+                          group_names: tuple[str, ...], ks=(3, 5),
+                          valid: np.ndarray | None = None) -> dict:
+  """DeepFashion attribute top-k recall, micro-averaged, per group and over all attributes.
+
+  recall@k = sum over images of |top-k predicted ∩ positives| / sum over images of |positives|.
+  For a group, only that group's attributes are ranked. Unknown labels (-1) are not positives.
+
+  Args:
+    scores: [N, A]; labels: [N, A] in {1, 0, -1}; groups: [A] group index per attribute.
+
+  Returns:
+    {group name or "all": {"top3": ..., "top5": ...}}.
+  """
+  scores, labels = np.asarray(scores, np.float64), np.asarray(labels)
+  valid = np.ones(len(labels), bool) if valid is None else np.asarray(valid, bool)
+  scores, positive = scores[valid], labels[valid] == 1
+  groups = np.asarray(groups)
+  selections = {name: groups == g for g, name in enumerate(group_names)}
+  selections["all"] = np.ones(len(groups), bool)
+  out = {}
+  for name, sel in selections.items():
+    s, pos = scores[:, sel], positive[:, sel]
+    order = np.argsort(-s, axis=-1, kind="stable")
+    total = pos.sum()
+    out[name] = {}
+    for k in ks:
+      hits = np.take_along_axis(pos, order[:, :k], axis=-1).sum()
+      out[name][f"top{k}"] = float(hits / total) if total else float("nan")
+  return out
