@@ -116,7 +116,7 @@ def test_hull_edges_match_cv2_convex_hull_with_collinear_and_duplicate_points():
       expected = {frozenset({hull[k], hull[(k + 1) % len(hull)]}) for k in range(len(hull))}
     assert ours == expected, (points[i][valid[i]].tolist(), ours, expected)
     # One edge per hull vertex, none from duplicates or interior points.
-    assert has_edge[i].sum() == (len(hull) if len(hull) != 2 else 2), points[i][valid[i]]
+    assert has_edge[i].sum() == len(hull), points[i][valid[i]]
 
 
 @functools.partial(jax.jit, static_argnames=("size", "sigma"))

@@ -7,12 +7,14 @@ with no host round trip and no Python loop whose length depends on the data.
 Conventions (the same as `fashion_jax.data.schema`):
 * Landmarks are `(x, y)` in the map's pixel frame, pixel centres at integers (the map covers
   `[-0.5, W - 0.5] x [-0.5, H - 0.5]`). With `normalized=True` they are fractions of the map
-  size instead, `u = (x + 0.5) / W`, the frame-independent form `heatmaps.input_to_map` preserves.
+  size instead, `u = (x + 0.5) / W`, so 0 and 1 are the map's outer edges at any resolution.
 * Bresenham lines join integer pixels, so every landmark is first snapped to its nearest pixel
   centre (`floor(x + 0.5)`, ties up). All geometry after that is exact int32 arithmetic: the hull
   test has no float ties. Coordinates are clamped to `[-MAX_ABS_COORD, MAX_ABS_COORD]` so that
   the products stay inside int32; within that box a point outside the map is handled exactly: the
   hull, lines and fill are those of the unclipped shape, seen through the map's window.
+* The boundary is exactly what `cv2.polylines` (8-connected `cv2.line`) draws along
+  `cv2.convexHull` of the snapped points, and the fill what `cv2.fillPoly` fills (tested).
 * Which landmarks are valid is the caller's choice. For the dataset schema, use
   `visibility != schema.ABSENT`: occluded and truncated landmarks still mark the garment's extent.
 
