@@ -60,7 +60,7 @@ def _check_shapes(landmarks: jax.Array, valid: jax.Array, height: int, width: in
       raise ValueError(f"{name} must be a static int in [1, {MAX_ABS_COORD}], got {size!r}")
 
 
-@functools.partial(jax.jit, static_argnames=('height', 'width', 'normalized'))
+@functools.partial(jax.jit, static_argnames=("height", "width", "normalized"))
 def snap_to_pixels(landmarks: jax.Array, valid: jax.Array, height: int, width: int, *,
                    normalized: bool = False) -> tuple[jax.Array, jax.Array]:
   """Snaps landmarks to pixel centres; NaN/inf landmarks become invalid.
@@ -196,7 +196,7 @@ def _rows(height: int, margin: int) -> jax.Array:
   return jnp.arange(-margin, height + margin, dtype=jnp.int32)
 
 
-@functools.partial(jax.jit, static_argnames=('height', 'width', 'normalized'))
+@functools.partial(jax.jit, static_argnames=("height", "width", "normalized"))
 def boundary_raster(landmarks: jax.Array, valid: jax.Array, height: int, width: int, *,
                     normalized: bool = False) -> jax.Array:
   """The boundary B of Algorithm 1: every pixel a Bresenham line along a hull edge visits.
@@ -216,7 +216,7 @@ def boundary_raster(landmarks: jax.Array, valid: jax.Array, height: int, width: 
 
 
 @functools.partial(jax.jit,
-                   static_argnames=('height', 'width', 'normalized', 'margin'))
+                   static_argnames=("height", "width", "normalized", "margin"))
 def scanline_spans(landmarks: jax.Array, valid: jax.Array, height: int, width: int, *,
                    normalized: bool = False, margin: int = 0) -> tuple[jax.Array, jax.Array]:
   """Scan-line fill of the hull boundary, as one span of columns per row.
@@ -239,7 +239,7 @@ def scanline_spans(landmarks: jax.Array, valid: jax.Array, height: int, width: i
 
 
 @functools.partial(jax.jit,
-                   static_argnames=('height', 'width', 'normalized', 'margin'))
+                   static_argnames=("height", "width", "normalized", "margin"))
 def scanline_fill(landmarks: jax.Array, valid: jax.Array, height: int, width: int, *,
                   normalized: bool = False, margin: int = 0) -> jax.Array:
   """The filled garment mask: `scanline_spans` rasterised.
@@ -282,7 +282,7 @@ def _blur_axis(maps: jax.Array, taps: np.ndarray, axis: int) -> jax.Array:
   return sum(float(w) * window(t) for t, w in enumerate(taps))
 
 
-@functools.partial(jax.jit, static_argnames=('sigma', 'truncate'))
+@functools.partial(jax.jit, static_argnames=("sigma", "truncate"))
 def gaussian_blur(maps: jax.Array, sigma: float, truncate: float = 4.0) -> jax.Array:
   """Separable Gaussian blur that keeps only the fully supported ("valid") part.
 
@@ -300,8 +300,8 @@ def gaussian_blur(maps: jax.Array, sigma: float, truncate: float = 4.0) -> jax.A
   return _blur_axis(_blur_axis(maps, taps, axis=-2), taps, axis=-1)
 
 
-@functools.partial(jax.jit, static_argnames=('height', 'width', 'sigma', 'normalized',
-                                             'dtype'))
+@functools.partial(jax.jit, static_argnames=("height", "width", "sigma", "normalized",
+                                             "dtype"))
 def boundary_attention(landmarks: jax.Array, valid: jax.Array, height: int, width: int,
                        sigma: float, *, normalized: bool = False,
                        dtype=jnp.float32) -> jax.Array:
