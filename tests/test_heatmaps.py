@@ -65,3 +65,22 @@ def test_input_map_coordinate_round_trip():
   np.testing.assert_allclose(heatmaps.map_to_input(heatmaps.input_to_map(p, 8), 8), p, atol=1e-5)
   # The centre of input pixels 0..7 (3.5) is the centre of map pixel 0.
   assert float(heatmaps.input_to_map(jnp.array(3.5), 8)) == pytest.approx(0.0)
+
+
+def test_heatmap_ops_run_jitted_and_under_vmap():
+  rng = np.random.default_rng(1)
+  pts = jnp.asarray(rng.uniform(1.0, 10.0, size=(4, 3, 2)).astype(np.float32))
+  valid = jnp.array([[True, False, True]] * 4)
+
+  def pipeline(p, v):
+    maps = heatmaps.gaussian_heatmaps(p, v, 12, 12, 1.0)
+    return maps, heatmaps.argmax_decode(maps)[0], heatmaps.soft_argmax(jnp.log(maps + 1e-6))
+
+  eager = pipeline(pts, valid)
+  per_example = jax.jit(jax.vmap(pipeline))(pts, valid)
+  for e, v in zip(eager, per_example, strict=True):
+    np.testing.assert_allclose(v, e, atol=1e-5)
+  # The invisible landmark's target map is empty; a visible one's nearest pixel is at most
+  # (0.5, 0.5) from the point, so its peak is at least exp(-0.25).
+  assert float(eager[0][..., 1].max()) == 0.0
+  assert np.all(np.asarray(eager[0][..., 0]).max(axis=(-2, -1)) >= np.exp(-0.25) - 1e-6)
