@@ -1,0 +1,123 @@
+r"""Benchmark the compiled train step of any config: compile time, step time, images/s, FLOPs
+and model FLOP utilisation (MFU).
+
+  python -m tools.bench_step --config=configs/fpm.py --steps=20
+  python -m tools.bench_step --config=configs/fpm.py:runlocal --config.batch_size=32
+  python -m tools.bench_step --config=configs/fpm.py --config.model.dtype=bfloat16 \
+      --peak_tflops=989
+
+The batch is a fixed random batch of the right shapes (the input pipeline is not measured), so
+the number is the device's. The step is the trainer's own `train_step`, jitted over the mesh with
+donated state. FLOPs come from XLA's cost analysis of the compiled step; MFU = achieved FLOP/s
+over `--peak_tflops` (default: a table of known accelerators for the compute dtype).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import jax
+import numpy as np
+from absl import app, flags
+from ml_collections import config_flags
+
+from fashion_jax import models, optim, sharding, train
+from fashion_jax.data import pipeline, schema, synth
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "Config file, optionally `path:variant`.")
+flags.DEFINE_integer("steps", 20, "Timed steps (after two warm-up steps).")
+flags.DEFINE_float("peak_tflops", 0.0, "Peak TFLOP/s of one device for MFU; 0: look it up.")
+
+# Dense peak TFLOP/s per device by (device kind substring, compute dtype).
+_PEAKS = {("H100", "bfloat16"): 989.0, ("H100", "float32"): 67.0,
+          ("H200", "bfloat16"): 989.0, ("H200", "float32"): 67.0,
+          ("A100", "bfloat16"): 312.0, ("A100", "float32"): 19.5,
+          ("TPU v4", "bfloat16"): 275.0, ("TPU v5 lite", "bfloat16"): 197.0,
+          ("TPU v5p", "bfloat16"): 459.0, ("TPU v6", "bfloat16"): 918.0}
+
+
+class _BenchRun:
+  """The parts of `fashion_jax.run.Run` a train step needs, without a dataset on disk."""
+
+  def __init__(self, config):
+    self.config = config
+    self.system = models.get_system(config.system)
+    self.spec = synth.SYNTH_SPEC if config.data.name == "fashion_synth" else schema.DatasetSpec()
+    self.module = self.system.make_module(config.model, self.spec)
+    self.mesh = sharding.make_mesh(config.get("num_devices", 0))
+    self.steps_per_epoch = 1000
+
+
+def fake_batch(config, system, batch_size: int) -> dict:
+  """A batch with the shapes and dtypes the pipeline produces (random image, centred points)."""
+  h, w = config.data.image_size
+  example = schema.empty_example(synth.SYNTH_SPEC.num_attributes)
+  rng = np.random.default_rng(0)
+  example.update(image=rng.integers(0, 256, (h, w, 3), dtype=np.uint8),
+                 mask=np.zeros((h, w, 1), np.uint8), has_bbox=np.bool_(False))
+  for name in ("keypoints", "landmarks"):
+    example[name] = rng.uniform(0, min(h, w), example[name].shape).astype(np.float32)
+    example[f"{name}_visibility"][:] = schema.VISIBLE
+  example = pipeline.make_example_fn(config.data, train=False)(example, rng)
+  return {k: np.stack([np.asarray(example[k])] * batch_size) for k in system.batch_fields}
+
+
+def peak_tflops(dtype: str) -> float:
+  if FLAGS.peak_tflops:
+    return FLAGS.peak_tflops
+  kind = jax.devices()[0].device_kind
+  for (name, dt), value in _PEAKS.items():
+    if name in kind and dt == dtype:
+      return value
+  return float("nan")
+
+
+def main(argv):
+  del argv
+  config = FLAGS.config
+  run = _BenchRun(config)
+  phase = optim.resolve_phases(config, run.steps_per_epoch)[0]
+  batch = fake_batch(config, run.system, config.batch_size)
+  init = jax.jit(lambda k, b: run.module.init({"params": k, "dropout": k}, b, train=False))
+  variables = dict(init(jax.random.PRNGKey(0), {k: v[:1] for k, v in batch.items()}))
+  tx = optim.make_optimizer(phase, variables["params"], run.steps_per_epoch)
+  state = sharding.put_replicated(train.create_state(run, variables, tx), run.mesh)
+  device_batch = sharding.put_batch(batch, run.mesh)
+  step = jax.jit(functools.partial(train.train_step, run=run, loss_cfg=phase.loss),
+                 donate_argnums=0)
+
+  t0 = time.perf_counter()
+  compiled = step.lower(state, device_batch).compile()
+  compile_s = time.perf_counter() - t0
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, list) else cost
+  flops = float(cost.get("flops", float("nan"))) if cost else float("nan")
+  for _ in range(2):
+    state, metrics = compiled(state, device_batch)
+  jax.block_until_ready(metrics)
+  times = []
+  for _ in range(FLAGS.steps):
+    t0 = time.perf_counter()
+    state, metrics = compiled(state, device_batch)
+    jax.block_until_ready(metrics)
+    times.append(time.perf_counter() - t0)
+  step_s = float(np.median(times))
+  params = sum(x.size for x in jax.tree.leaves(state.params))
+  achieved = flops / step_s / 1e12 / run.mesh.size
+  peak = peak_tflops(config.model.dtype)
+  print(f"system {config.system}  device {jax.devices()[0].device_kind} x{run.mesh.size}  "
+        f"backend {jax.default_backend()}  dtype {config.model.dtype}")
+  print(f"batch {config.batch_size}  input {tuple(config.data.image_size)}  "
+        f"params {params / 1e6:.2f}M")
+  print(f"compile {compile_s:.1f} s  step median {step_s * 1e3:.1f} ms "
+        f"(min {min(times) * 1e3:.1f}, max {max(times) * 1e3:.1f})  "
+        f"{config.batch_size / step_s:.1f} images/s")
+  print(f"FLOPs/step {flops / 1e9:.1f} G  achieved {achieved:.2f} TFLOP/s per device  "
+        f"MFU {achieved / peak:.1%} (peak {peak} TFLOP/s)")
+
+
+if __name__ == "__main__":
+  flags.mark_flag_as_required("config")
+  app.run(main)
