@@ -18,7 +18,7 @@ import tqdm
 from absl import logging
 
 from fashion_jax import run as run_lib
-from fashion_jax import sharding, writers
+from fashion_jax import sharding, visualize, writers
 from fashion_jax.data import pipeline, schema
 
 _HOST_SKIP = ("image", "mask")  # pixels are not needed to score; keep host memory small
@@ -129,8 +129,10 @@ def final_evaluation(run, variables, step: int) -> dict:
     template = sharding.put_replicated(variables, run.mesh)
     variables, step = run.checkpointer.restore_best(template), best
   label = f"{config.system} (step {step})"
-  results = {label: run.system.score(
-      *collect(run, model_predictor(run, variables), source, "test"), run.spec)}
+  predict = model_predictor(run, variables)
+  results = {label: run.system.score(*collect(run, predict, source, "test"), run.spec)}
+  save_prediction_picture(run, predict, source,
+                          os.path.join(run.workdir, f"predictions_{split}.png"))
   baselines = tuple(config.eval.get("baselines", ()))
   if "untrained" in baselines:
     results["untrained"] = run.system.score(
@@ -141,6 +143,17 @@ def final_evaluation(run, variables, step: int) -> dict:
         *collect(run, mean_predictor(stats), source, "training mean"), run.spec)
   _publish(run, split, results)
   return results
+
+
+def save_prediction_picture(run, predict, source, path: str) -> None:
+  """Ground truth vs predictions on the first test images (systems that predict points)."""
+  batch = next(iterate(run, source, "picture"))
+  local = len(batch["valid"])  # process 0's slice leads every global batch
+  preds = {k: v[:local] for k, v in predict(batch).items()}
+  picture = visualize.prediction_grid(batch, preds)
+  if picture is not None and run.is_chief:
+    visualize.save_png(path, picture)
+    logging.info("prediction picture written to %s", path)
 
 
 def _publish(run, split: str, results: dict) -> None:

@@ -7,6 +7,8 @@ Any config field can be overridden: `--config.batch_size=8 --config.data.data_di
 Rerunning a training command on the same workdir resumes from its latest checkpoint.
 """
 
+import logging as pylogging
+
 from absl import app, flags, logging
 from ml_collections import config_flags
 
@@ -20,11 +22,11 @@ flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (mult
 flags.mark_flag_as_required("workdir")
 
 
-class _QuietLibraries(logging.logging.Filter):
+class _QuietLibraries(pylogging.Filter):
   """Drops the INFO chatter of orbax (every save and restore step) from the console."""
 
   def filter(self, record):
-    return record.levelno >= logging.WARNING or "orbax" not in record.pathname
+    return record.levelno >= pylogging.WARNING or "orbax" not in record.pathname
 
 
 def main(argv):

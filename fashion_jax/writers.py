@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 
 import numpy as np
@@ -55,8 +56,10 @@ class MetricWriter:
     self._jsonl.write(json.dumps(record) + "\n")
     self._jsonl.flush()
     for name, value in flat.items():
-      if np.ndim(value) == 0 and isinstance(value, int | float | np.number):
-        self._tb.add_scalar(f"{split}/{name}", float(value), int(step))
+      # TensorBoard takes finite scalars with tag-safe names; the JSON line keeps everything.
+      if np.ndim(value) == 0 and isinstance(value, int | float | np.number) and np.isfinite(value):
+        tag = re.sub(r"[^\w./-]", "_", f"{split}/{name}")
+        self._tb.add_scalar(tag, float(value), int(step))
     self._tb.flush()
 
   def close(self) -> None:
