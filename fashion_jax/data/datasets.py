@@ -16,8 +16,11 @@ BUILDERS = {
     "fashion_synth": "fashion_jax.data.fashion_synth.fashion_synth:FashionSynth",
 }
 
-DEFAULT_DATA_DIR = os.path.expanduser(
-    os.environ.get("FASHION_JAX_DATA_DIR", "~/tensorflow_datasets"))
+
+
+def default_data_dir() -> str:
+  """$FASHION_JAX_DATA_DIR, else ~/tensorflow_datasets (read at call time)."""
+  return os.path.expanduser(os.environ.get("FASHION_JAX_DATA_DIR", "~/tensorflow_datasets"))
 
 
 def builder_class(name: str):
@@ -37,7 +40,7 @@ def get_builder(name: str, data_dir: str | None = None, config=None, **kwargs):
   cls = builder_class(name)
   if isinstance(config, dict):
     config = cls.make_config(**config)
-  return cls(data_dir=data_dir or DEFAULT_DATA_DIR, config=config,
+  return cls(data_dir=data_dir or default_data_dir(), config=config,
              file_format="array_record", **kwargs)
 
 
