@@ -16,6 +16,7 @@ from fashion_jax import checkpoints, models, optim, sharding, writers
 from fashion_jax.data import datasets, pipeline
 
 CONFIG_FILE = "config.json"
+SPEC_FILE = "dataset_spec.json"  # lets a run's model be rebuilt without its dataset on disk
 
 
 class Subset:
@@ -45,6 +46,16 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
     raise FileNotFoundError(f"{path} not found: is {workdir!r} the workdir of a run?")
   with open(path) as f:
     return ml_collections.ConfigDict(json.load(f))
+
+
+def load_dataset_spec(workdir: str):
+  from fashion_jax.data import schema
+
+  path = os.path.join(workdir, SPEC_FILE)
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{path} not found: is {workdir!r} the workdir of a run?")
+  with open(path) as f:
+    return schema.DatasetSpec.from_json(f.read())
 
 
 def open_builder(data_cfg):
@@ -88,6 +99,8 @@ class Run:
     self.writer = writers.MetricWriter(workdir, enabled=self.is_chief)
     if self.is_chief:
       save_config(config, workdir)
+      with open(os.path.join(workdir, SPEC_FILE), "w") as f:
+        f.write(self.spec.to_json())
     logging.info("%s on %s: %d steps/epoch, phases %s, mesh %s", config.system, config.data.name,
                  self.steps_per_epoch, [(p.name, p.num_steps) for p in self.phases],
                  dict(self.mesh.shape))
