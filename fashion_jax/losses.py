@@ -58,3 +58,34 @@ def heatmap_l2(*, predictions: jax.Array, targets: jax.Array, example_mask: jax.
   if channel_mask is not None:
     sq = sq * channel_mask[:, None, None, :].astype(sq.dtype)
   return masked_mean(jnp.sum(sq, axis=(1, 2, 3)), example_mask)
+
+
+def softmax_cross_entropy(*, logits: jax.Array, labels: jax.Array,
+                          example_mask: jax.Array) -> jax.Array:
+  """Categorical cross-entropy averaged over masked-in examples.
+
+  Args:
+    logits: [B, C]; labels: [B] int (any value where masked out); example_mask: [B] bool.
+  """
+  labels = jnp.where(example_mask, labels, 0)
+  logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+  nll = -jnp.take_along_axis(logp, labels[:, None], axis=-1)[:, 0]
+  return masked_mean(nll, example_mask)
+
+
+def sigmoid_cross_entropy(*, logits: jax.Array, labels: jax.Array, label_mask: jax.Array,
+                          positive_weight: float = 1.0) -> jax.Array:
+  """Binary cross-entropy per label, averaged over the labels whose mask is set.
+
+  `positive_weight` > 1 is the asymmetric weighting of rare positives (the two-stream paper's
+  W = 332); 1 is the standard loss.
+
+  Args:
+    logits, labels: [B, A] (labels in {0, 1}; anything where masked out); label_mask: [B, A].
+  """
+  logits = logits.astype(jnp.float32)
+  labels = jnp.where(label_mask, labels, 0).astype(jnp.float32)
+  loss = -(positive_weight * labels * jax.nn.log_sigmoid(logits)
+           + (1.0 - labels) * jax.nn.log_sigmoid(-logits))
+  mask = label_mask.astype(jnp.float32)
+  return jnp.sum(loss * mask) / jnp.maximum(jnp.sum(mask), 1.0)
