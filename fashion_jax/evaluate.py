@@ -58,11 +58,10 @@ def collect(run, predict, source, desc: str) -> tuple[dict, dict]:
 def model_predictor(run, variables):
   """host batch -> global numpy predictions of the model with `variables`."""
   variables = sharding.put_replicated(variables, run.mesh)
-  step = jax.jit(lambda v, b: run.system.predict(run.module.apply(v, b, train=False), b))
 
   def predict(batch):
-    return sharding.gather(step(variables, sharding.put_batch(run.device_fields(batch),
-                                                              run.mesh)))
+    return sharding.gather(run.predict_step(variables, sharding.put_batch(
+        run.device_fields(batch), run.mesh)))
 
   return predict
 

@@ -3,6 +3,7 @@ checkpoints and writers. Shared by training and by evaluation of an existing wor
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 
@@ -116,6 +117,11 @@ class Run:
   def device_fields(self, batch: dict) -> dict:
     """The fields the model and loss read; everything else stays on the host."""
     return {k: batch[k] for k in self.system.batch_fields}
+
+  @functools.cached_property
+  def predict_step(self):
+    """(variables, batch) -> the system's predictions; compiled once per run."""
+    return jax.jit(lambda v, b: self.system.predict(self.module.apply(v, b, train=False), b))
 
   def init_variables(self) -> dict:
     """Model variables initialised from `config.seed` (identical on every process)."""
