@@ -35,3 +35,42 @@ def fashionai_table(results: dict[str, dict]) -> str:
                       for m, r in results.items())
   return (f"FashionAI normalised error (lower is better)\n{top}\n\n{bottom}\n"
           f"images skipped (normaliser undefined): {skipped}")
+
+
+_SLOT_COLUMNS = ("L.Collar", "R.Collar", "L.Sleeve", "R.Sleeve", "L.Waistline", "R.Waistline",
+                 "L.Hem", "R.Hem")
+ATTRIBUTE_GROUPS = ("texture", "fabric", "shape", "part", "style")
+
+
+def deepfashion_landmark_table(results: dict[str, dict]) -> str:
+  """Table 1 of the landmark-attention paper: NE per landmark slot and the average.
+
+  Args:
+    results: method name -> the dict of `metrics.deepfashion_landmark_error`.
+  """
+  rows = {m: [*r["per_slot"].values(), r["mean"]] for m, r in results.items()}
+  return ("DeepFashion landmark normalised error (lower is better)\n"
+          + format_table([*_SLOT_COLUMNS, "Avg"], rows))
+
+
+def deepfashion_classification_table(categories: dict[str, dict],
+                                     attributes: dict[str, dict]) -> str:
+  """Table 2 of the landmark-attention paper: category top-3/5 accuracy and attribute top-3/5
+  recall per group and overall, in percent.
+
+  Args:
+    categories: method -> `metrics.top_k_accuracy` dict; attributes: method ->
+      `metrics.attribute_recall_at_k` dict (groups missing from a dataset show as "-").
+  """
+  groups = ("Category", *(g.capitalize() for g in ATTRIBUTE_GROUPS), "All")
+  columns = [f"{g} top-{k}" for g in groups for k in (3, 5)]
+  rows = {}
+  for method in categories:
+    attr = attributes[method]
+    values = [100 * categories[method]["top3"], 100 * categories[method]["top5"]]
+    for group in (*ATTRIBUTE_GROUPS, "all"):
+      cell = attr.get(group, {})
+      values += [100 * cell.get("top3", float("nan")), 100 * cell.get("top5", float("nan"))]
+    rows[method] = values
+  return ("DeepFashion category accuracy and attribute recall, % (higher is better)\n"
+          + format_table(columns, rows, fmt="{:.2f}"))
