@@ -5,8 +5,9 @@ r"""Fashion Pose Machine (Hu et al. 2018) on the 24 FashionAI keypoints.
 
 Paper settings (section 3.2): 512x512 input, 64x64 belief maps, 6 stages, 24 keypoints +
 background, stage-wise L2 loss summed over stages, Adam at 1e-4, batch 5, 6 epochs. The paper
-trains on FashionAI (`--config.data.name=fashionai_keypoints --config.data.data_dir=...`); the
-default data is the built-in synthetic set with FashionAI's split sizes (18,420 / 8,107 / 5,076).
+trains on FashionAI: give `--config.data.data_dir=DIR` (prepared with fashion_jax.data.prepare)
+and the config reads `fashionai_keypoints` from it; without a data dir it uses the built-in
+synthetic set with FashionAI's split sizes (18,420 / 8,107 / 5,076).
 
 Choices the paper leaves open, made here: layer sizes from the convolutional pose machine it
 builds on (see fashion_jax/models/fpm.py); target Gaussian sigma 1 map pixel (8 input pixels);
@@ -23,7 +24,8 @@ def get_config(arg=None):
   c.system = "fpm"
   c.batch_size = 5
   c.num_epochs = 6.0
-  c.data.builder_config = config_base.synth_data(
+  c.data.paper_dataset = "fashionai_keypoints"
+  c.data.synth = config_base.synth_data(
       image_size=512, num_train=18420, num_validation=8107, num_test=5076)
   c.data.image_size = (512, 512)
   c.data.crop = "image"
@@ -41,7 +43,7 @@ def get_config(arg=None):
   if arg == "runlocal":  # ~10 minutes on 2 CPU cores, data generation included
     c.batch_size = 16
     c.num_epochs = 8.0
-    c.data.builder_config = config_base.synth_data(
+    c.data.synth = config_base.synth_data(
         image_size=160, num_train=2000, num_validation=200, num_test=400)
     c.data.image_size = (128, 128)
     c.model.update(dict(num_stages=3, feature_widths=(32, 32, 32, 16),

@@ -14,6 +14,20 @@ def synth_data(image_size: int = 256, num_train: int = 4000, num_validation: int
       num_test=num_test, seed=seed, views_per_item=2))
 
 
+def dataset_name(data_cfg) -> str:
+  """The dataset a data config reads (see `data.name` in `base_config`)."""
+  if data_cfg.name:
+    return data_cfg.name
+  return data_cfg.paper_dataset if data_cfg.data_dir else "fashion_synth"
+
+
+def builder_config(data_cfg):
+  """The builder config for `dataset_name(data_cfg)`: the synthetic sizes, or a name."""
+  if dataset_name(data_cfg) == "fashion_synth":
+    return data_cfg.synth.to_dict()
+  return data_cfg.builder_config or None
+
+
 def base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.system = ""
@@ -26,9 +40,12 @@ def base_config() -> ml_collections.ConfigDict:
   c.max_steps_per_phase = 0  # >0 caps each phase (smoke tests, benchmarks)
 
   c.data = ml_collections.ConfigDict()
-  c.data.name = "fashion_synth"
+  # "": the paper's dataset (`paper_dataset`) when `data_dir` is given, else the synthetic one.
+  c.data.name = ""
+  c.data.paper_dataset = "fashion_synth"
   c.data.data_dir = ""  # "": $FASHION_JAX_DATA_DIR or ~/tensorflow_datasets
-  c.data.builder_config = synth_data()
+  c.data.builder_config = ""  # a real dataset's builder config name ("": its default)
+  c.data.synth = synth_data()  # sizes of the synthetic dataset, when it is the one used
   c.data.train_split = "train"
   c.data.eval_split = "validation"  # periodic evaluation and best-checkpoint selection
   c.data.test_split = "test"  # final evaluation

@@ -158,7 +158,7 @@ def save_prediction_picture(run, predict, source, path: str) -> None:
 def _publish(run, split: str, results: dict) -> None:
   if not run.is_chief:
     return
-  print(f"\n=== {run.config.system} on {run.config.data.name}:{split} ===")
+  print(f"\n=== {run.config.system} on {run.builder.name}:{split} ===")
   print(run.system.report(results))
   path = os.path.join(run.workdir, f"results_{split}.json")
   with open(path, "w") as f:

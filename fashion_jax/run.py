@@ -13,7 +13,7 @@ import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 
-from fashion_jax import checkpoints, models, optim, sharding, writers
+from fashion_jax import checkpoints, config_base, models, optim, sharding, writers
 from fashion_jax.data import datasets, pipeline
 
 CONFIG_FILE = "config.json"
@@ -60,11 +60,9 @@ def load_dataset_spec(workdir: str):
 
 
 def open_builder(data_cfg):
-  builder_config = data_cfg.get("builder_config")
-  if isinstance(builder_config, ml_collections.ConfigDict):
-    builder_config = builder_config.to_dict()
-  builder = datasets.get_builder(data_cfg.name, data_cfg.data_dir or None,
-                                 config=builder_config or None)
+  name = config_base.dataset_name(data_cfg)
+  builder = datasets.get_builder(name, data_cfg.data_dir or None,
+                                 config=config_base.builder_config(data_cfg))
   if jax.process_index() == 0:
     datasets.ensure_prepared(builder)
   multihost_utils.sync_global_devices("dataset prepared")
@@ -83,7 +81,7 @@ class Run:
     self.sources = self.builder.as_data_source()
     for split in (config.data.train_split, config.data.eval_split):
       if split not in self.sources:
-        raise ValueError(f"dataset {config.data.name!r} has no split {split!r}; it has "
+        raise ValueError(f"dataset {self.builder.name!r} has no split {split!r}; it has "
                          f"{sorted(self.sources)}")
     self.module = self.system.make_module(config.model, self.spec)
     self.mesh = sharding.make_mesh(config.get("num_devices", 0))
@@ -102,7 +100,7 @@ class Run:
       save_config(config, workdir)
       with open(os.path.join(workdir, SPEC_FILE), "w") as f:
         f.write(self.spec.to_json())
-    logging.info("%s on %s: %d steps/epoch, phases %s, mesh %s", config.system, config.data.name,
+    logging.info("%s on %s: %d steps/epoch, phases %s, mesh %s", config.system, self.builder.name,
                  self.steps_per_epoch, [(p.name, p.num_steps) for p in self.phases],
                  dict(self.mesh.shape))
 

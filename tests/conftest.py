@@ -27,8 +27,9 @@ def tiny_fpm_config(synth_data_dir):
   from configs import fpm
 
   c = fpm.get_config("runlocal")
+  c.data.name = "fashion_synth"  # a data dir alone would select the paper's dataset
   c.data.data_dir = synth_data_dir
-  c.data.builder_config.update(TINY_SYNTH)
+  c.data.synth.update(TINY_SYNTH)
   c.data.image_size = (32, 32)
   c.data.num_threads = 1
   c.model.update(dict(num_stages=2, feature_widths=(4, 4, 4, 4), feature_kernels=(3, 3, 3, 3),

@@ -97,11 +97,12 @@ def test_short_training_learns_and_workdir_evaluates(tiny_fpm_config, tmp_path):
 def test_command_line_trains_then_evaluates(synth_data_dir, tmp_path):
   workdir = str(tmp_path / "cli")
   common = [sys.executable, "-m", "fashion_jax.main", f"--workdir={workdir}"]
-  overrides = [f"--config.data.data_dir={synth_data_dir}", "--config.data.image_size=(32,32)",
-               "--config.data.builder_config.image_size=64",
-               "--config.data.builder_config.num_train=48",
-               "--config.data.builder_config.num_validation=16",
-               "--config.data.builder_config.num_test=16", "--config.max_steps_per_phase=2",
+  overrides = ["--config.data.name=fashion_synth", f"--config.data.data_dir={synth_data_dir}",
+               "--config.data.image_size=(32,32)",
+               "--config.data.synth.image_size=64",
+               "--config.data.synth.num_train=48",
+               "--config.data.synth.num_validation=16",
+               "--config.data.synth.num_test=16", "--config.max_steps_per_phase=2",
                "--config.batch_size=8", "--config.num_devices=1", "--config.model.num_stages=2",
                "--config.progress=False", "--config.eval.baselines=()"]
   env = dict(os.environ, JAX_PLATFORMS="cpu")

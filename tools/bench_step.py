@@ -29,6 +29,9 @@ FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file, optionally `path:variant`.")
 flags.DEFINE_integer("steps", 20, "Timed steps (after two warm-up steps).")
 flags.DEFINE_float("peak_tflops", 0.0, "Peak TFLOP/s of one device for MFU; 0: look it up.")
+flags.DEFINE_integer("num_categories", 0, "Head sizes of a real dataset (e.g. DeepFashion's 50 and "
+                     "1000); 0: the synthetic dataset's.")
+flags.DEFINE_integer("num_attributes", 0, "See --num_categories.")
 
 # Dense peak TFLOP/s per device by (device kind substring, compute dtype).
 _PEAKS = {("H100", "bfloat16"): 989.0, ("H100", "float32"): 67.0,
@@ -38,13 +41,24 @@ _PEAKS = {("H100", "bfloat16"): 989.0, ("H100", "float32"): 67.0,
           ("TPU v5p", "bfloat16"): 459.0, ("TPU v6", "bfloat16"): 918.0}
 
 
+def benchmark_spec() -> schema.DatasetSpec:
+  """The synthetic dataset's spec, or one with the head sizes given on the command line."""
+  if not FLAGS.num_categories and not FLAGS.num_attributes:
+    return synth.SYNTH_SPEC
+  n = FLAGS.num_attributes
+  return schema.DatasetSpec(
+      category_names=tuple(f"c{i}" for i in range(FLAGS.num_categories)),
+      attribute_names=tuple(f"a{i}" for i in range(n)), attribute_groups=(0,) * n,
+      attribute_group_names=("all",) if n else ())
+
+
 class _BenchRun:
   """The parts of `fashion_jax.run.Run` a train step needs, without a dataset on disk."""
 
   def __init__(self, config):
     self.config = config
     self.system = models.get_system(config.system)
-    self.spec = synth.SYNTH_SPEC if config.data.name == "fashion_synth" else schema.DatasetSpec()
+    self.spec = benchmark_spec()
     self.module = self.system.make_module(config.model, self.spec)
     self.mesh = sharding.make_mesh(config.get("num_devices", 0))
     self.steps_per_epoch = 1000
