@@ -33,9 +33,7 @@ class Residual(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-    norm = functools.partial(layers.TorchBatchNorm, use_running_average=not train,
-                             dtype=self.dtype)
-    conv = functools.partial(nn.Conv, dtype=self.dtype, kernel_init=layers.conv_kernel_init)
+    norm, conv = layers.batch_norm(train, self.dtype), layers.conv(self.dtype)
     y = conv(self.features // 2, (1, 1), name="conv1")(nn.relu(norm(name="bn1")(x)))
     y = conv(self.features // 2, (3, 3), padding=1, name="conv2")(nn.relu(norm(name="bn2")(y)))
     y = conv(self.features, (1, 1), name="conv3")(nn.relu(norm(name="bn3")(y)))
@@ -91,9 +89,7 @@ class StackedHourglass(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> dict[str, jax.Array]:
-    norm = functools.partial(layers.TorchBatchNorm, use_running_average=not train,
-                             dtype=self.dtype)
-    conv = functools.partial(nn.Conv, dtype=self.dtype, kernel_init=layers.conv_kernel_init)
+    norm, conv = layers.batch_norm(train, self.dtype), layers.conv(self.dtype)
     residual = functools.partial(Residual, dtype=self.dtype)
 
     x = conv(64, (7, 7), strides=2, padding=3, name="stem_conv")(x)
@@ -108,8 +104,8 @@ class StackedHourglass(nn.Module):
                     name=f"hourglass{s}")(x, train)
       for i in range(self.num_blocks):
         y = residual(self.features, name=f"stack{s}_res{i}")(y, train)
-      y = nn.relu(norm(name=f"stack{s}_lin_bn")(conv(self.features, (1, 1),
-                                                     name=f"stack{s}_lin")(y)))
+      y = conv(self.features, (1, 1), name=f"stack{s}_lin")(y)
+      y = nn.relu(norm(name=f"stack{s}_lin_bn")(y))
       heat = conv(self.num_heatmaps, (1, 1), name=f"stack{s}_heatmaps")(y)
       taps[f"stack{s}"] = y
       heatmaps.append(heat)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -18,10 +19,44 @@ import numpy as np
 # torchvision's conv initialisation (kaiming normal, fan_out, ReLU gain).
 conv_kernel_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 
-# torch.nn.BatchNorm2d defaults: eps 1e-5, running = 0.9 running + 0.1 batch.
-TorchBatchNorm = functools.partial(nn.BatchNorm, momentum=0.9, epsilon=1e-5)
+# torch.nn.BatchNorm2d defaults: eps 1e-5, running = 0.9 running + 0.1 batch. Batch variance as
+# mean((x - mean)^2) like torch, not E[x^2] - E[x]^2, which cancels badly after ReLUs in bfloat16.
+TorchBatchNorm = functools.partial(nn.BatchNorm, momentum=0.9, epsilon=1e-5,
+                                   use_fast_variance=False)
 
 Stage = tuple[str, Callable[[jax.Array], jax.Array]]
+
+
+def conv(dtype: Any, use_bias: bool = True) -> Callable[..., nn.Conv]:
+  """nn.Conv with torchvision's init and the compute dtype; call with features, kernel, ..."""
+  return functools.partial(nn.Conv, use_bias=use_bias, dtype=dtype, kernel_init=conv_kernel_init)
+
+
+def batch_norm(train: bool, dtype: Any) -> Callable[..., nn.BatchNorm]:
+  """TorchBatchNorm normalising with batch statistics in training, running ones in eval."""
+  return functools.partial(TorchBatchNorm, use_running_average=not train, dtype=dtype)
+
+
+class StagedBackbone(nn.Module):
+  """Base of the backbones built from named stages; subclasses define `_stages(train)`."""
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool, *, start_after: str | None = None,
+               stop_at: str | None = None) -> dict[str, jax.Array]:
+    """Runs the stages after `start_after` up to `stop_at` (default: all) on x: [B, H, W, C].
+
+    Returns:
+      {stage name: output} of the stages that ran, in order.
+    """
+    return run_stages(self._stages(train), x, start_after=start_after, stop_at=stop_at,
+                      owner=type(self).__name__)
+
+  def stage_names(self) -> tuple[str, ...]:
+    """All stage names in order (callable on an unbound module)."""
+    return tuple(name for name, _ in self._stages(train=False))
+
+  def _stages(self, train: bool) -> list[Stage]:
+    raise NotImplementedError
 
 
 def max_pool(x: jax.Array, window: int, stride: int, padding: int = 0) -> jax.Array:

@@ -27,7 +27,6 @@ from __future__ import annotations
 from typing import Any
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from fashion_jax.models import layers
@@ -45,7 +44,7 @@ MTN_TABLE = (
 )
 
 
-class NIN(nn.Module):
+class NIN(layers.StagedBackbone):
   """MTN's NIN trunk over NHWC images: returns {stage name: output} (see the module docstring).
 
   Attributes:
@@ -55,25 +54,14 @@ class NIN(nn.Module):
   batch_norm: bool = False
   dtype: Any = jnp.float32
 
-  @nn.compact
-  def __call__(self, x: jax.Array, train: bool, *, start_after: str | None = None,
-               stop_at: str | None = None) -> dict[str, jax.Array]:
-    """Runs the stages after `start_after` up to `stop_at` (default: all) on x: [B, H, W, C]."""
-    return layers.run_stages(self._stages(train), x, start_after=start_after, stop_at=stop_at,
-                             owner=type(self).__name__)
-
-  def stage_names(self) -> tuple[str, ...]:
-    return tuple(name for name, _ in MTN_TABLE)
-
   def _stages(self, train: bool) -> list[layers.Stage]:
     def block(convs):
       def run(x):
         for name, kernel, channels, stride in convs:
-          x = nn.Conv(channels, (kernel, kernel), strides=stride, padding=kernel // 2,
-                      dtype=self.dtype, kernel_init=layers.conv_kernel_init, name=name)(x)
+          x = layers.conv(self.dtype)(channels, (kernel, kernel), strides=stride,
+                                      padding=kernel // 2, name=name)(x)
           if self.batch_norm:
-            x = layers.TorchBatchNorm(use_running_average=not train, dtype=self.dtype,
-                                      name=f"{name}_bn")(x)
+            x = layers.batch_norm(train, self.dtype)(name=f"{name}_bn")(x)
           x = nn.relu(x)
         return x
       return run

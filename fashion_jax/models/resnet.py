@@ -35,10 +35,7 @@ class BasicBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-    conv = functools.partial(nn.Conv, use_bias=False, dtype=self.dtype,
-                             kernel_init=layers.conv_kernel_init)
-    norm = functools.partial(layers.TorchBatchNorm, use_running_average=not train,
-                             dtype=self.dtype)
+    conv, norm = layers.conv(self.dtype, use_bias=False), layers.batch_norm(train, self.dtype)
     y = conv(self.features, (3, 3), strides=self.stride, padding=1, name="conv1")(x)
     y = nn.relu(norm(name="bn1")(y))
     y = conv(self.features, (3, 3), padding=1, name="conv2")(y)
@@ -55,10 +52,7 @@ class Bottleneck(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-    conv = functools.partial(nn.Conv, use_bias=False, dtype=self.dtype,
-                             kernel_init=layers.conv_kernel_init)
-    norm = functools.partial(layers.TorchBatchNorm, use_running_average=not train,
-                             dtype=self.dtype)
+    conv, norm = layers.conv(self.dtype, use_bias=False), layers.batch_norm(train, self.dtype)
     y = conv(self.features, (1, 1), name="conv1")(x)
     y = nn.relu(norm(name="bn1")(y))
     y = conv(self.features, (3, 3), strides=self.stride, padding=1, name="conv2")(y)
@@ -76,7 +70,7 @@ def _shortcut(x, out_shape, stride, conv, norm):
   return norm(name="downsample_bn")(x)
 
 
-class ResNet(nn.Module):
+class ResNet(layers.StagedBackbone):
   """ResNet over NHWC images; returns {stage name: output} (see the module docstring).
 
   Attributes:
@@ -92,21 +86,11 @@ class ResNet(nn.Module):
   width: int = 64
   dtype: Any = jnp.float32
 
-  @nn.compact
-  def __call__(self, x: jax.Array, train: bool, *, start_after: str | None = None,
-               stop_at: str | None = None) -> dict[str, jax.Array]:
-    """Runs the stages after `start_after` up to `stop_at` (default: all) on x: [B, H, W, C]."""
-    return layers.run_stages(self._stages(train), x, start_after=start_after, stop_at=stop_at,
-                             owner=type(self).__name__)
-
-  def stage_names(self) -> tuple[str, ...]:
-    return tuple(name for name, _ in self._stages(train=False))
-
   def _stages(self, train: bool) -> list[layers.Stage]:
     def stem(x):
-      x = nn.Conv(self.width, (7, 7), strides=2, padding=3, use_bias=False, dtype=self.dtype,
-                  kernel_init=layers.conv_kernel_init, name="conv1")(x)
-      x = layers.TorchBatchNorm(use_running_average=not train, dtype=self.dtype, name="bn1")(x)
+      x = layers.conv(self.dtype, use_bias=False)(self.width, (7, 7), strides=2, padding=3,
+                                                  name="conv1")(x)
+      x = layers.batch_norm(train, self.dtype)(name="bn1")(x)
       return layers.max_pool(nn.relu(x), 3, 2, padding=1)
 
     def stage(index, num_blocks):

@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from fashion_jax.models import layers
@@ -28,7 +27,7 @@ from fashion_jax.models import layers
 WIDTHS = (64, 128, 256, 512, 512)
 
 
-class VGG(nn.Module):
+class VGG(layers.StagedBackbone):
   """VGG over NHWC images; returns {stage name: output} (see the module docstring).
 
   Attributes:
@@ -44,26 +43,14 @@ class VGG(nn.Module):
   dropout_rate: float = 0.5
   dtype: Any = jnp.float32
 
-  @nn.compact
-  def __call__(self, x: jax.Array, train: bool, *, start_after: str | None = None,
-               stop_at: str | None = None) -> dict[str, jax.Array]:
-    """Runs the stages after `start_after` up to `stop_at` (default: all) on x: [B, H, W, C]."""
-    return layers.run_stages(self._stages(train), x, start_after=start_after, stop_at=stop_at,
-                             owner=type(self).__name__)
-
-  def stage_names(self) -> tuple[str, ...]:
-    return tuple(name for name, _ in self._stages(train=False))
-
   def _stages(self, train: bool) -> list[layers.Stage]:
     dense_init = nn.initializers.normal(0.01)  # torchvision's classifier init
 
     def conv(features, suffix):
       def run(x):
-        x = nn.Conv(features, (3, 3), padding=1, dtype=self.dtype,
-                    kernel_init=layers.conv_kernel_init, name=f"conv{suffix}")(x)
+        x = layers.conv(self.dtype)(features, (3, 3), padding=1, name=f"conv{suffix}")(x)
         if self.batch_norm:
-          x = layers.TorchBatchNorm(use_running_average=not train, dtype=self.dtype,
-                                    name=f"bn{suffix}")(x)
+          x = layers.batch_norm(train, self.dtype)(name=f"bn{suffix}")(x)
         return nn.relu(x)
       return run
 

@@ -140,7 +140,8 @@ def torch_to_flax(state_dict: Mapping[str, np.ndarray], template: Mapping[str, A
     if value.shape != tuple(spec.shape):
       misshaped.append(f"{key} {state[key].shape} -> {flax_key} expects {tuple(spec.shape)}")
       continue
-    out[path] = np.ascontiguousarray(value, dtype=spec.dtype)
+    # A copy: torch's .numpy() shares memory, and BN buffers change in place when torch trains.
+    out[path] = np.array(value, dtype=spec.dtype, order="C", copy=True)
   unexpected = [f"{k} {state[k].shape}" for k in state
                 if k not in used and not k.endswith(_IGNORED_TORCH_SUFFIXES)]
   _raise_if_problems(f"cannot import {source}", missing, unexpected, misshaped)
@@ -206,6 +207,10 @@ def load_pretrained(variables: Mapping[str, Any], path: str | os.PathLike, *,
   at = tuple(at.split("/")) if isinstance(at, str) and at else tuple(at)
   pretrained = load_variables(path)
   location = "/".join(at) or "<root>"
+  if not any(isinstance(_subtree(tree, at), Mapping) for tree in variables.values()):
+    top = sorted({name for tree in variables.values() for name in tree})
+    raise WeightImportError(f"cannot load {os.fspath(path)}: the variables have no sub-tree "
+                            f"{location!r}; their top-level names are {top}")
   missing, unexpected, misshaped, updates = [], [], [], {}
   collections = set(pretrained) | {c for c in variables if _subtree(variables[c], at)}
   for collection in sorted(collections):
