@@ -7,8 +7,6 @@ Inputs are small (64x64; VGG's adaptive pool then averages overlapping bins of a
 """
 
 import functools
-import importlib.util
-import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -23,8 +21,8 @@ import torch_reference  # noqa: E402  (needs torch)
 
 from fashion_jax.data import image_conventions  # noqa: E402
 from fashion_jax.models import backbones, layers, weights  # noqa: E402
+from tools import convert_weights  # noqa: E402
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
 TOLERANCE = 1e-4  # max |flax - torch| / max |torch|, per tap
 
 
@@ -116,22 +114,13 @@ def test_training_mode_matches_torch_and_documents_the_running_var_difference():
   np.testing.assert_allclose(stats["var"], 0.9 * before + torch_step * (n - 1) / n, rtol=1e-4)
 
 
-def _convert_tool():
-  spec = importlib.util.spec_from_file_location("convert_weights",
-                                                REPO / "tools" / "convert_weights.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
 def test_files_tool_and_loading_into_a_system(tmp_path, capsys):
   reference = torch_reference.build("resnet18", seed=4)
   state = reference.state_dict()
   torch.save({"state_dict": state, "epoch": 3}, tmp_path / "r18.pth")  # a wrapped checkpoint
   safetensors.numpy.save_file(_state_dict(reference), str(tmp_path / "r18.safetensors"))
-  tool = _convert_tool()
   for source in ("r18.pth", "r18.safetensors"):
-    assert tool.main(["--backbone", "resnet18", "--input", str(tmp_path / source),
+    assert convert_weights.main(["--backbone", "resnet18", "--input", str(tmp_path / source),
                       "--output", str(tmp_path / f"{source}.flax.safetensors")]) == 0
   assert "params: 62 arrays, 11,689,512 values" in capsys.readouterr().out
   from_pth = weights.load_variables(tmp_path / "r18.pth.flax.safetensors")

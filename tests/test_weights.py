@@ -8,6 +8,7 @@ import pytest
 import safetensors.numpy
 
 from fashion_jax.models import layers, weights
+from tools import convert_weights
 
 TORCH_NAMES = {"conv": "features.0", "bn": "features.1", "fc": "head"}
 
@@ -176,3 +177,15 @@ def test_load_pretrained_lists_every_mismatch(system_and_file, tmp_path):
   assert "params/bn/scale: file (5,), model (4,)" in message
   with pytest.raises(weights.WeightImportError, match="no sub-tree 'encoder'.*'backbone'"):
     weights.load_pretrained(variables, path, at="encoder")
+
+
+def test_convert_tool_reports_every_bad_key_and_fails(tmp_path, capsys):
+  source = tmp_path / "not_resnet18.safetensors"
+  safetensors.numpy.save_file(_state_dict(), str(source))
+  code = convert_weights.main(["--backbone", "resnet18", "--input", str(source),
+                               "--output", str(tmp_path / "out.safetensors")])
+  error = capsys.readouterr().err
+  assert code == 1 and not (tmp_path / "out.safetensors").exists()
+  assert f"error: cannot import {source} as resnet18: 102 missing, 7 unexpected" in error
+  assert "layer4.1.bn2.running_var (for batch_stats/layer4_1/bn2/var (512,))" in error
+  assert "head.weight (3, 16)" in error

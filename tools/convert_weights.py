@@ -1,6 +1,6 @@
 """Converts a torchvision/timm state dict into Flax variables for a fashion_jax backbone.
 
-  python tools/convert_weights.py --backbone resnet50 \
+  python -m tools.convert_weights --backbone resnet50 \
       --input resnet50.safetensors --output weights/resnet50_flax.safetensors
 
 The input is a `.safetensors` state dict (no torch needed) or a `.pth` one (needs torch; read with
@@ -30,8 +30,12 @@ def main(argv=None) -> int:
   if not args.output.endswith(".safetensors"):
     parser.error(f"--output must end in .safetensors, got {args.output}")
   os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-  variables = backbones.convert_file(args.backbone, args.input, args.output,
-                                     num_classes=args.num_classes or None)
+  try:
+    variables = backbones.convert_file(args.backbone, args.input, args.output,
+                                       num_classes=args.num_classes or None)
+  except (OSError, ValueError, ImportError) as e:  # WeightImportError lists every bad key
+    print(f"error: {e}", file=sys.stderr)
+    return 1
   for collection, tree in variables.items():
     leaves = jax.tree.leaves(tree)
     print(f"{collection}: {len(leaves)} arrays, {sum(leaf.size for leaf in leaves):,} values")
