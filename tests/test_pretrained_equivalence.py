@@ -47,8 +47,8 @@ def _reference_and_variables(name):
   return reference, backbones.convert_state_dict(name, _state_dict(reference))
 
 
-@pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnet101", "resnet152", "vgg16_bn",
-                                  "vgg16"])
+@pytest.mark.parametrize("name", ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+                                  "vgg16_bn", "vgg16"])  # vgg16 last: the next tests reuse it
 def test_converted_backbone_matches_torch(name):
   reference, variables = _reference_and_variables(name)
   x, x_torch = _images()

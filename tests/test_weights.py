@@ -1,5 +1,7 @@
 """Weight import mechanics on a tiny model and a hand-written torch state dict (no torch needed)."""
 
+import sys
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -136,6 +138,13 @@ def test_save_load_round_trip_and_foreign_files(tmp_path):
   with pytest.raises(ValueError, match="unknown weights format"):
     (tmp_path / "w.h5").write_bytes(b"")
     weights.read_state_dict(tmp_path / "w.h5")
+
+
+def test_pth_without_torch_says_how_to_proceed(tmp_path, monkeypatch):
+  monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
+  (tmp_path / "r50.pth").write_bytes(b"not read")
+  with pytest.raises(ImportError, match=r"r50.pth: reading a torch pickle needs torch"):
+    weights.read_state_dict(tmp_path / "r50.pth")
 
 
 @pytest.fixture

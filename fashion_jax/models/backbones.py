@@ -27,12 +27,10 @@ class Backbone:
     build: `build(num_classes=..., dtype=...)` -> the Flax module.
     torch_module_name: Flax module path -> torchvision module name.
     torch_renames: other spellings of torch module-name prefixes (timm) -> torchvision's.
-    input_size: the ImageNet training resolution (square).
   """
   build: Callable[..., nn.Module]
   torch_module_name: Callable[[Sequence[str]], str]
   torch_renames: Mapping[str, str] = dataclasses.field(default_factory=dict)
-  input_size: int = 224
 
 
 def _vgg_names(block_sizes, batch_norm):
