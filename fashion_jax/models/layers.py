@@ -20,7 +20,8 @@ import numpy as np
 conv_kernel_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 
 # torch.nn.BatchNorm2d defaults: eps 1e-5, running = 0.9 running + 0.1 batch. Batch variance as
-# mean((x - mean)^2) like torch, not E[x^2] - E[x]^2, which cancels badly after ReLUs in bfloat16.
+# mean((x - mean)^2) like torch, not E[x^2] - E[x]^2, which loses digits when the mean is large
+# against the spread (as after ReLUs).
 TorchBatchNorm = functools.partial(nn.BatchNorm, momentum=0.9, epsilon=1e-5,
                                    use_fast_variance=False)
 
