@@ -1,0 +1,130 @@
+"""Pieces shared by the backbones: torch-compatible layers, pooling and the named-stage runner.
+
+Every backbone is a sequence of named stages. `run_stages` runs a contiguous slice of them and
+returns each stage's output by name, which is how a system taps a backbone in the middle
+(`stop_at="conv4_3"`) or continues it on modified features (`start_after="conv4_3"`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# torchvision's conv initialisation (kaiming normal, fan_out, ReLU gain).
+conv_kernel_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+
+# torch.nn.BatchNorm2d defaults: eps 1e-5, running = 0.9 running + 0.1 batch. Batch variance as
+# mean((x - mean)^2) like torch, not E[x^2] - E[x]^2, which loses digits when the mean is large
+# against the spread (as after ReLUs).
+TorchBatchNorm = functools.partial(nn.BatchNorm, momentum=0.9, epsilon=1e-5,
+                                   use_fast_variance=False)
+
+Stage = tuple[str, Callable[[jax.Array], jax.Array]]
+
+
+def conv(dtype: Any, use_bias: bool = True) -> Callable[..., nn.Conv]:
+  """nn.Conv with torchvision's init and the compute dtype; call with features, kernel, ..."""
+  return functools.partial(nn.Conv, use_bias=use_bias, dtype=dtype, kernel_init=conv_kernel_init)
+
+
+def batch_norm(train: bool, dtype: Any) -> Callable[..., nn.BatchNorm]:
+  """TorchBatchNorm normalising with batch statistics in training, running ones in eval."""
+  return functools.partial(TorchBatchNorm, use_running_average=not train, dtype=dtype)
+
+
+class StagedBackbone(nn.Module):
+  """Base of the backbones built from named stages; subclasses define `_stages(train)`."""
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool, *, start_after: str | None = None,
+               stop_at: str | None = None) -> dict[str, jax.Array]:
+    """Runs the stages after `start_after` up to `stop_at` (default: all) on x: [B, H, W, C].
+
+    Returns:
+      {stage name: output} of the stages that ran, in order.
+    """
+    return run_stages(self._stages(train), x, start_after=start_after, stop_at=stop_at,
+                      owner=type(self).__name__)
+
+  def stage_names(self) -> tuple[str, ...]:
+    """All stage names in order (callable on an unbound module)."""
+    return tuple(name for name, _ in self._stages(train=False))
+
+  def _stages(self, train: bool) -> list[Stage]:
+    raise NotImplementedError
+
+
+def max_pool(x: jax.Array, window: int, stride: int, padding: int = 0) -> jax.Array:
+  """torch.nn.MaxPool2d (padding with -inf, floor mode): [B, H, W, C] -> [B, H', W', C]."""
+  pad = ((padding, padding), (padding, padding))
+  return nn.max_pool(x, (window, window), strides=(stride, stride), padding=pad)
+
+
+def _adaptive_pool_matrix(in_size: int, out_size: int) -> np.ndarray:
+  """[out, in] averaging weights of torch's adaptive pooling bins (they may overlap)."""
+  matrix = np.zeros((out_size, in_size), np.float32)
+  for i in range(out_size):
+    start = (i * in_size) // out_size
+    end = -((-(i + 1) * in_size) // out_size)  # ceil((i + 1) * in / out)
+    matrix[i, start:end] = 1.0 / (end - start)
+  return matrix
+
+
+def adaptive_avg_pool(x: jax.Array, output_size: tuple[int, int]) -> jax.Array:
+  """torch.nn.AdaptiveAvgPool2d: [B, H, W, C] -> [B, out_h, out_w, C], bins as torch makes them.
+
+  Bin i along an axis of length n covers [floor(i n / out), ceil((i + 1) n / out)); written as two
+  small averaging matrices so that any input size (smaller or larger than the output) works.
+  """
+  rows = jnp.asarray(_adaptive_pool_matrix(x.shape[1], output_size[0]), x.dtype)
+  cols = jnp.asarray(_adaptive_pool_matrix(x.shape[2], output_size[1]), x.dtype)
+  return jnp.einsum("ih,bhwc,jw->bijc", rows, x, cols)
+
+
+def flatten_channels_first(x: jax.Array) -> jax.Array:
+  """[B, H, W, C] -> [B, C*H*W] in torch's (C, H, W) order.
+
+  Dense layers after a flatten then take torch's `[out, C*H*W]` weights with a plain transpose
+  (and timm's equivalent `[out, C, H, W]` conv weights with a reshape), so imported classifier
+  weights need no spatial permutation.
+  """
+  return jnp.transpose(x, (0, 3, 1, 2)).reshape(x.shape[0], -1)
+
+
+def stage_slice(names: Sequence[str], start_after: str | None, stop_at: str | None,
+                owner: str) -> slice:
+  """Index range of the stages strictly after `start_after` up to and including `stop_at`."""
+  for arg, value in (("start_after", start_after), ("stop_at", stop_at)):
+    if value is not None and value not in names:
+      raise ValueError(f"{owner}: unknown {arg}={value!r}; stages are {list(names)}")
+  begin = 0 if start_after is None else names.index(start_after) + 1
+  end = len(names) if stop_at is None else names.index(stop_at) + 1
+  if begin >= end:
+    raise ValueError(f"{owner}: nothing to run between start_after={start_after!r} and "
+                     f"stop_at={stop_at!r}; stages are {list(names)}")
+  return slice(begin, end)
+
+
+def run_stages(stages: Sequence[Stage], x: jax.Array, *, start_after: str | None = None,
+               stop_at: str | None = None, owner: str = "backbone") -> dict[str, jax.Array]:
+  """Runs stages in order; returns {stage name: its output} for the stages that ran.
+
+  Args:
+    stages: (name, fn) pairs; each fn maps the previous stage's output to its own.
+    x: input of the first stage that runs: the image, or the (possibly modified) output of
+      stage `start_after`.
+    start_after: run from the stage after this one (None: from the first stage).
+    stop_at: last stage to run (None: to the end).
+    owner: the module's name, for error messages.
+  """
+  taps = {}
+  for name, fn in stages[stage_slice([n for n, _ in stages], start_after, stop_at, owner)]:
+    x = fn(x)
+    taps[name] = x
+  return taps
