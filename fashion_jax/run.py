@@ -15,6 +15,7 @@ from jax.experimental import multihost_utils
 
 from fashion_jax import checkpoints, config_base, models, optim, sharding, writers
 from fashion_jax.data import datasets, pipeline
+from fashion_jax.models import weights
 
 CONFIG_FILE = "config.json"
 SPEC_FILE = "dataset_spec.json"  # lets a run's model be rebuilt without its dataset on disk
@@ -122,13 +123,21 @@ class Run:
     return jax.jit(lambda v, b: self.system.predict(self.module.apply(v, b, train=False), b))
 
   def init_variables(self) -> dict:
-    """Model variables initialised from `config.seed` (identical on every process)."""
+    """Model variables initialised from `config.seed` (identical on every process), with the
+    backbone replaced by `config.model.pretrained` weights when a path is given."""
     example_fn = pipeline.make_example_fn(self.config.data, train=False)
     example = example_fn(self.sources[self.config.data.train_split][0], np.random.default_rng(0))
     sample = {k: np.asarray(v)[None] for k, v in self.device_fields(example).items()}
     key = jax.random.PRNGKey(self.config.seed)
     init = jax.jit(lambda k, b: self.module.init({"params": k, "dropout": k}, b, train=False))
-    return dict(init(key, sample))
+    variables = dict(init(key, sample))
+    model_cfg = self.config.model
+    if model_cfg.get("pretrained"):  # e.g. ImageNet weights from tools/convert_weights.py
+      variables = weights.load_pretrained(variables, model_cfg.pretrained,
+                                          at=model_cfg.pretrained_at,
+                                          allow_unused=tuple(model_cfg.pretrained_unused))
+      logging.info("backbone %r loaded from %s", model_cfg.pretrained_at, model_cfg.pretrained)
+    return variables
 
   def close(self) -> None:
     self.checkpointer.close()

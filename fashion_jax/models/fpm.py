@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from fashion_jax import metrics, reporting
-from fashion_jax.data import schema, transforms
+from fashion_jax.data import image_conventions, schema, transforms
 from fashion_jax.losses import heatmap_l2, keypoint_heatmap_targets
 from fashion_jax.models.base import System
 from fashion_jax.ops import heatmaps
@@ -77,7 +77,7 @@ class FashionPoseMachine(nn.Module):
   @nn.compact
   def __call__(self, batch, train: bool = False):
     del train  # no batch norm or dropout in the pose machine
-    image = batch["image"].astype(self.dtype) / 255.0 - 0.5  # pose-machine input convention
+    image = image_conventions.normalize(batch["image"], self.dtype)
     channels = self.num_keypoints + 1
     x = self._features("stage1_features")(image)
     belief = ConvStack((*self.stage1_widths, channels), (*self.stage1_kernels, 1),

@@ -34,12 +34,17 @@ class VGG(layers.StagedBackbone):
     block_sizes: convs per block, e.g. (2, 2, 3, 3, 3) for VGG-16.
     batch_norm: BN after every conv (torchvision's `vgg16_bn`).
     num_classes: size of the last classifier layer; None drops it (taps end at `fc7`).
+    widths: channels of the five conv blocks (torchvision's by default; narrower widths make the
+      small CPU variants of the configs).
+    fc_width: units of fc6 and fc7 (4096 in torchvision).
     dropout_rate: dropout after fc6 and fc7 in training.
     dtype: computation dtype; parameters stay float32.
   """
   block_sizes: Sequence[int]
   batch_norm: bool = False
   num_classes: int | None = 1000
+  widths: Sequence[int] = WIDTHS
+  fc_width: int = 4096
   dropout_rate: float = 0.5
   dtype: Any = jnp.float32
 
@@ -58,12 +63,14 @@ class VGG(layers.StagedBackbone):
       def run(x):
         if flatten:
           x = layers.flatten_channels_first(x)
-        x = nn.relu(nn.Dense(4096, dtype=self.dtype, kernel_init=dense_init, name=name)(x))
+        x = nn.relu(nn.Dense(self.fc_width, dtype=self.dtype, kernel_init=dense_init,
+                             name=name)(x))
         return nn.Dropout(self.dropout_rate, deterministic=not train)(x)
       return run
 
     stages = []
-    for block, (size, width) in enumerate(zip(self.block_sizes, WIDTHS, strict=True), start=1):
+    for block, (size, width) in enumerate(zip(self.block_sizes, self.widths, strict=True),
+                                          start=1):
       stages += [(f"conv{block}_{i}", conv(width, f"{block}_{i}")) for i in range(1, size + 1)]
       stages.append((f"pool{block}", lambda x: layers.max_pool(x, 2, 2)))
     stages += [("avgpool", lambda x: layers.adaptive_avg_pool(x, (7, 7))),
