@@ -115,12 +115,10 @@ def test_coarse_fields_spec_and_splits(tmp_path):
   # Upper-body points go to slots 0,1,2,3,6,7; lower to 4,5,6,7; 0/1/2 -> VISIBLE/OCCLUDED/TRUNC.
   assert upper["clothes_type"] == 0 and lower["clothes_type"] == 1 and full["clothes_type"] == 2
   assert_array_equal(upper["landmarks_visibility"], [VIS, VIS, OCC, VIS, ABS, ABS, TRU, VIS])
-  assert_array_equal(upper["landmarks"][[0, 6, 7]], [[146, 102], [136, 229],
-                                                                [177, 232]])
+  assert_array_equal(upper["landmarks"][[0, 6, 7]], [[146, 102], [136, 229], [177, 232]])
   assert_array_equal(upper["landmarks"][4:6], 0)
   assert_array_equal(lower["landmarks_visibility"], [ABS, ABS, ABS, ABS, VIS, VIS, OCC, VIS])
-  assert_array_equal(lower["landmarks"][4:], [[100, 50], [150, 51], [90, 200],
-                                                         [160, 210]])
+  assert_array_equal(lower["landmarks"][4:], [[100, 50], [150, 51], [90, 200], [160, 210]])
   assert_array_equal(full["landmarks_visibility"], [VIS, VIS, VIS, OCC, TRU, VIS, VIS, VIS])
   assert_array_equal(full["landmarks"][:, 0], np.arange(10, 25, 2))
   # Fields DeepFashion lacks stay missing.
@@ -177,7 +175,9 @@ def _replace(path, old, new):
     ("list_bbox.txt", "072 079 232 273", "072 079 232", r"list_bbox.txt:3: expected 5 columns"),
     ("list_bbox.txt", "072 079", "072 seven", r"list_bbox.txt:3: bbox: 'seven' is not a number"),
     ("list_attr_img.txt", "-1  1 -1  0 -1", "-1  1 -1  0  2",
-     r"list_attr_img.txt:3: attribute value 2"),
+     r"list_attr_img.txt:3: attribute value: 2 is not one of \(1, -1, 0\)"),
+    ("list_attr_img.txt", "-1  1 -1  0 -1", "-1  1 -1  0 no",
+     r"list_attr_img.txt:3: attribute_labels: 'no' is not an integer"),
     ("list_attr_img.txt", "-1  1 -1  0 -1", "-1  1 -1  0", r"list_attr_img.txt:3: expected 6"),
     ("list_category_img.txt", "{IMG3:<64}50", "{IMG3:<64}51", r"list_category_img.txt:5: .*51"),
     ("list_category_img.txt", "3\nimage_name", "4\nimage_name",

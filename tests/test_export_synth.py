@@ -66,6 +66,7 @@ def read_back(tmp_path, fmt: str, dataset: str):
   builder = datasets.get_builder(dataset, data_dir=tmp_path / "tfds", config=summary.config)
   read = {}
   for split, source in builder.as_data_source().items():
+    indices = []
     for record in range(len(source)):
       example = source[record]
       number = int(re.findall(r"\d+", example["image_id"].decode())[-1])
@@ -73,6 +74,8 @@ def read_back(tmp_path, fmt: str, dataset: str):
           else number
       assert split == (split_of(EXAMPLES[index]) if fmt != "dcsa" else "train")
       read[index] = example
+      indices.append(index)
+    assert indices == sorted(indices)  # records keep the order of the annotation files
   assert sorted(read) == list(range(NUM_EXAMPLES))
   return datasets.dataset_spec(builder), read
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 from PIL import Image
-from real_fixtures import decoded, truncate
+from real_fixtures import decoded, truncate, write_jpeg
 from test_deepfashion_landmarks import write_fld
 
 from fashion_jax.data import datasets, prepare, schema
@@ -35,6 +35,11 @@ def test_prepare_skips_and_counts_bad_images_then_reads_back(tmp_path, capsys):
 
   again = prepare.prepare("deepfashion_landmarks", manual, data_dir)
   assert again.already_prepared and again.examples == {"train": 1, "test": 1}
+  write_jpeg(manual / "img" / "img_00000002.jpg")  # repaired: --overwrite prepares again
+  again = prepare.prepare("deepfashion_landmarks", manual, data_dir, overwrite=True)
+  assert not again.already_prepared and again.examples == {"train": 2, "test": 1}
+  assert len(datasets.get_builder("deepfashion_landmarks", data_dir=data_dir)
+             .as_data_source()["train"]) == 2
 
 
 def test_bad_input_stops_before_anything_is_written(tmp_path, capsys):

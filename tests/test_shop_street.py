@@ -52,6 +52,14 @@ def test_layout(tmp_path):
   assert (shop["landmarks_visibility"] == -1).all() and (shop["dcsa_labels"] == -1).all()
 
 
+def test_optional_columns_may_be_left_out(tmp_path):
+  write_text(tmp_path / "train.csv", "image,domain,item_id,color/red\na.jpg,shop,0,1\n")
+  plan = shop_street.read_shop_street(tmp_path, num_attributes=1)
+  example = plan.splits["train"].example(0, 1)
+  assert plan.spec.category_names == () and example["category"] == -1
+  assert not example["has_bbox"] and example["attributes"].tolist() == [1]
+
+
 @pytest.mark.parametrize("old,new,message", [
     ("shop,7,T-shirt,1.5", "store,7,T-shirt,1.5", r"train.csv:2: domain 'store'"),
     ("street,9,", "street,nine,", r"train.csv:4: item_id: 'nine' is not an integer"),

@@ -1,6 +1,6 @@
 """Writes the synthetic dataset in the on-disk format of a real dataset.
 
-  python tools/export_synth.py --format=deepfashion_attributes --out=/tmp/df_synth --n=200
+  python -m tools.export_synth --format=deepfashion_attributes --out=/tmp/df_synth --n=200
   python -m fashion_jax.data.prepare --dataset=deepfashion_attributes --manual_dir=/tmp/df_synth \
       --data_dir=/tmp/tfds
 

@@ -52,7 +52,7 @@ def _write_listing(path: Path, columns: str, rows: list[tuple]) -> None:
   """A DeepFashion list file: count line, column-name line, rows aligned by padding."""
   width = max((len(str(r[0])) for r in rows), default=0) + 2
   lines = [str(len(rows)), columns]
-  lines += [str(r[0]).ljust(width) + "  ".join(str(c) for c in r[1:]) for r in rows]
+  lines += [str(r[0]).ljust(width) + " ".join(str(c).rjust(2) for c in r[1:]) for r in rows]
   path.parent.mkdir(parents=True, exist_ok=True)
   path.write_text("\n".join(lines) + "\n")
 

@@ -122,9 +122,9 @@ def validate_images(plan: Plan, progress: Progress | None = None,
       corrupt = np.array([c.status == formats.IMAGE_CORRUPT for c in checks], bool)
       skipped += [Skipped(name, table.image_ids[i], checks[i].reason)
                   for i in np.flatnonzero(corrupt)]
-      table.reencode = table.reencode | np.array(
+      reencode = table.reencode | np.array(
           [c.status == formats.IMAGE_REENCODE for c in checks], bool)
-      kept = table.select(~corrupt)
+      kept = dataclasses.replace(table, reencode=reencode).select(~corrupt)
       if len(kept):
         splits[name] = kept
       elif len(table):
@@ -184,7 +184,7 @@ class ManualBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
   def _info(self) -> tfds.core.DatasetInfo:
     spec = self.static_spec()
-    metadata = tfds.core.MetadataDict(dataset_spec=spec.to_json()) if spec else (
+    metadata = tfds.core.MetadataDict(dataset_spec=spec.to_json()) if spec is not None else (
         tfds.core.MetadataDict())
     return self.dataset_info_from_configs(
         features=schema.features(self.num_attributes), metadata=metadata,

@@ -17,7 +17,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from fashion_jax.data import datasets, formats
+from fashion_jax.data import datasets
 
 MAX_LISTED = 20  # skipped images named per reason in the printed summary
 
@@ -42,6 +42,7 @@ def prepare(dataset: str, manual_dir, data_dir=None, config: str | None = None,
 
   Raises:
     formats.AnnotationError, FileNotFoundError: bad input (nothing has been written).
+    ValueError: an unknown dataset or config.
   """
   import tensorflow_datasets as tfds
 
@@ -52,6 +53,8 @@ def prepare(dataset: str, manual_dir, data_dir=None, config: str | None = None,
   if hasattr(builder_cls, "config_for_manual_dir"):
     config = builder_cls.config_for_manual_dir(manual_dir, config)
   builder = datasets.get_builder(dataset, data_dir=data_dir, config=config)
+  if not hasattr(builder, "prepare_plan"):
+    raise ValueError(f"{dataset!r} is not a manual-download dataset: it is generated on first use")
   config_name = builder.builder_config.name if builder.builder_config else None
   if datasets.prepared(builder) and not overwrite:
     spec = datasets.dataset_spec(builder)
@@ -113,7 +116,7 @@ def main(argv=None) -> int:
   try:
     summary = prepare(args.dataset, args.manual_dir, args.data_dir, config=args.config,
                       overwrite=args.overwrite, workers=args.workers, progress=tqdm)
-  except (formats.AnnotationError, FileNotFoundError) as e:
+  except (ValueError, FileNotFoundError) as e:  # AnnotationError is a ValueError
     print(f"error: {e}\nnothing was written.", file=sys.stderr)
     return 1
   print(format_summary(summary))

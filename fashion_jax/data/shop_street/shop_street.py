@@ -125,7 +125,9 @@ def read_shop_street(root: Path, num_attributes: int) -> manual_builder.Plan:
                                       f"{seen[item['image']]}")
       seen[item["image"]] = f"{path.name}:{line}"
       parsed[split].append(item)
-  categories = sorted({p["category_name"] for rows in parsed.values() for p in rows} - {""})
+  categories = sorted({p.get("category_name", "") for rows in parsed.values() for p in rows}
+                      - {""})
+  category_index = {name: index for index, name in enumerate(categories)}
   splits = {}
   for split, rows in parsed.items():
     if not rows:
@@ -135,7 +137,7 @@ def read_shop_street(root: Path, num_attributes: int) -> manual_builder.Plan:
       fields["domain"][i], fields["item_id"][i] = item["domain"], item["item_id"]
       fields["attributes"][i] = item["attributes"]
       if item.get("category_name"):
-        fields["category"][i] = categories.index(item["category_name"])
+        fields["category"][i] = category_index[item["category_name"]]
       if "bbox" in item:
         fields["bbox"][i], fields["has_bbox"][i] = item["bbox"], True
     names = [item["image"] for item in rows]
