@@ -14,6 +14,12 @@ from fashion_jax.data import schema
 # name -> "module:Class"; imported lazily so that `import fashion_jax` stays light.
 BUILDERS = {
     "fashion_synth": "fashion_jax.data.fashion_synth.fashion_synth:FashionSynth",
+    # Real datasets (manual download; `python -m fashion_jax.data.prepare`, docs/datasets.md).
+    "deepfashion_attributes": "fashion_jax.data.deepfashion_attributes:DeepfashionAttributes",
+    "deepfashion_landmarks": "fashion_jax.data.deepfashion_landmarks:DeepfashionLandmarks",
+    "fashionai_keypoints": "fashion_jax.data.fashionai_keypoints:FashionaiKeypoints",
+    "clothing_attributes": "fashion_jax.data.clothing_attributes:ClothingAttributes",
+    "shop_street": "fashion_jax.data.shop_street:ShopStreet",
 }
 
 

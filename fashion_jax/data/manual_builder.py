@@ -1,0 +1,215 @@
+"""The TFDS plumbing shared by the manual-download builders of the real datasets.
+
+A builder only describes its format: `read_annotations(manual_dir)` parses the annotation files
+into a `Plan` (one column-wise `SplitTable` per split plus the `DatasetSpec`). This module then
+checks every image before anything is written (missing image: stop; undecodable image: skip and
+count; odd mode: re-encode and count), stores the spec in the TFDS metadata and yields examples of
+the shared schema. The records keep the order of the annotation files (`disable_shuffling`), so a
+record index is stable across preparations.
+"""
+
+from __future__ import annotations
+
+import abc
+import concurrent.futures
+import dataclasses
+import os
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from fashion_jax.data import formats, schema
+
+
+@dataclasses.dataclass
+class SplitTable:
+  """The annotations of one split, column-wise.
+
+  image_ids: [N] the dataset's own image names (also the TFDS keys).
+  image_paths: [N] files to read.
+  fields: schema field name -> [N, ...] array; fields not given keep `schema.empty_example`.
+  reencode: [N] bool, images to hand to TFDS as an RGB JPEG re-encoding.
+  """
+
+  image_ids: list[str]
+  image_paths: list[Path]
+  fields: dict[str, np.ndarray]
+  reencode: np.ndarray | None = None
+
+  def __post_init__(self):
+    if self.reencode is None:
+      self.reencode = np.zeros(len(self.image_ids), bool)
+    for name, values in self.fields.items():
+      if len(values) != len(self.image_ids):
+        raise ValueError(f"field {name} has {len(values)} rows for {len(self.image_ids)} images")
+
+  def __len__(self) -> int:
+    return len(self.image_ids)
+
+  def example(self, index: int, num_attributes: int) -> dict:
+    """The annotations of record `index` in the shared schema (image and mask not included)."""
+    example = schema.empty_example(num_attributes)
+    example.update({name: values[index] for name, values in self.fields.items()})
+    return example
+
+  def select(self, keep: np.ndarray) -> SplitTable:
+    keep = np.asarray(keep, bool)
+    return SplitTable(
+        image_ids=[n for n, k in zip(self.image_ids, keep, strict=True) if k],
+        image_paths=[p for p, k in zip(self.image_paths, keep, strict=True) if k],
+        fields={name: values[keep] for name, values in self.fields.items()},
+        reencode=self.reencode[keep])
+
+
+def empty_fields(num_examples: int, num_attributes: int, names: Iterable[str]) -> dict:
+  """Column arrays for `names`, every row initialised to the schema's 'missing' value."""
+  empty = schema.empty_example(num_attributes)
+  return {name: np.repeat(np.asarray(empty[name])[None], num_examples, axis=0) for name in names}
+
+
+@dataclasses.dataclass
+class Skipped:
+  split: str
+  image_id: str
+  reason: str
+
+
+@dataclasses.dataclass
+class Plan:
+  """What a preparation will write: the spec, the splits, and what was skipped or noticed."""
+
+  spec: schema.DatasetSpec
+  splits: dict[str, SplitTable]
+  notes: list[str] = dataclasses.field(default_factory=list)
+  skipped: list[Skipped] = dataclasses.field(default_factory=list)
+
+  @property
+  def num_reencoded(self) -> int:
+    return int(sum(table.reencode.sum() for table in self.splits.values()))
+
+
+Progress = Callable[..., Iterable]  # tqdm-like: progress(iterable, total=..., desc=...)
+
+
+def _no_progress(iterable, **unused_kwargs):
+  return iterable
+
+
+def validate_images(plan: Plan, progress: Progress | None = None,
+                    workers: int | None = None) -> Plan:
+  """Checks every image of `plan`; returns the plan without corrupt images, re-encodes flagged.
+
+  Raises:
+    FileNotFoundError: some listed images do not exist (nothing is written in that case).
+  """
+  progress = progress or _no_progress
+  for name, table in plan.splits.items():
+    missing = formats.missing_images(table.image_paths)
+    if missing:
+      shown = "\n  ".join(str(p) for p in missing[:10])
+      raise FileNotFoundError(
+          f"{len(missing)} image(s) of split {name!r} listed in the annotations do not exist "
+          f"(is the manual directory complete?):\n  {shown}")
+  splits, skipped, notes = {}, list(plan.skipped), list(plan.notes)
+  workers = workers or min(8, os.cpu_count() or 1)
+  with concurrent.futures.ThreadPoolExecutor(workers) as pool:  # Pillow decodes without the GIL
+    for name, table in plan.splits.items():
+      checks = list(progress(pool.map(formats.check_image, table.image_paths), total=len(table),
+                             desc=f"checking {name} images"))
+      corrupt = np.array([c.status == formats.IMAGE_CORRUPT for c in checks], bool)
+      skipped += [Skipped(name, table.image_ids[i], checks[i].reason)
+                  for i in np.flatnonzero(corrupt)]
+      reencode = table.reencode | np.array(
+          [c.status == formats.IMAGE_REENCODE for c in checks], bool)
+      kept = dataclasses.replace(table, reencode=reencode).select(~corrupt)
+      if len(kept):
+        splits[name] = kept
+      elif len(table):
+        notes.append(f"split {name!r} is left out: none of its {len(table)} images decodes")
+  return Plan(spec=plan.spec, splits=splits, notes=notes, skipped=skipped)
+
+
+# Builder configs of datasets whose attribute count comes from the files (an exported synthetic
+# set, a user's shop/street CSV) are named `<base>_<N>attr`.
+_COUNTED_CONFIG = re.compile(r"^(?P<base>[a-z]+)_(?P<count>\d+)attr$")
+
+
+def counted_config_name(base: str, num_attributes: int) -> str:
+  return f"{base}_{num_attributes}attr"
+
+
+def parse_counted_config_name(name: str) -> tuple[str, int] | None:
+  match = _COUNTED_CONFIG.match(name)
+  return (match["base"], int(match["count"])) if match else None
+
+
+class ManualBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+  """Base of the real-dataset builders (subclasses live in their own package folders)."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "First release."}
+  HOMEPAGE = None
+
+  def __init__(self, *, config=None, **kwargs):
+    if isinstance(config, str) and config not in self.builder_configs:
+      config = self.config_from_name(config)
+    super().__init__(config=config, **kwargs)
+    self._plan_cache: tuple[Path, Plan] | None = None
+
+  @classmethod
+  def config_from_name(cls, name: str):
+    """A builder config for a name not in BUILDER_CONFIGS (default: left to TFDS to refuse)."""
+    return name
+
+  @classmethod
+  def config_for_manual_dir(cls, manual_dir, requested: str | None):
+    """The config `prepare` uses for `manual_dir` when the user asked for `requested`."""
+    del manual_dir
+    return requested
+
+  @property
+  def num_attributes(self) -> int:
+    return getattr(self.builder_config, "num_attributes", 0)
+
+  def static_spec(self) -> schema.DatasetSpec | None:
+    """The spec when it does not depend on the files (then it is known before preparation)."""
+    return None
+
+  @abc.abstractmethod
+  def read_annotations(self, manual_dir: Path) -> Plan:
+    """Parses and cross-checks the annotation files; raises AnnotationError on bad input."""
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    spec = self.static_spec()
+    metadata = tfds.core.MetadataDict(dataset_spec=spec.to_json()) if spec is not None else (
+        tfds.core.MetadataDict())
+    return self.dataset_info_from_configs(
+        features=schema.features(self.num_attributes), metadata=metadata,
+        disable_shuffling=True, homepage=self.HOMEPAGE)
+
+  def prepare_plan(self, manual_dir, progress: Progress | None = None,
+                   workers: int | None = None) -> Plan:
+    """Reads the annotations and checks every image; cached so `prepare` validates only once."""
+    manual_dir = Path(os.fspath(manual_dir)).resolve()
+    if self._plan_cache is None or self._plan_cache[0] != manual_dir:
+      plan = validate_images(self.read_annotations(manual_dir), progress, workers)
+      self._plan_cache = (manual_dir, plan)
+    return self._plan_cache[1]
+
+  def _split_generators(self, dl_manager):
+    plan = self.prepare_plan(dl_manager.manual_dir)
+    # Saved with dataset_info.json after generation; read back by `datasets.dataset_spec`.
+    self.info.metadata["dataset_spec"] = plan.spec.to_json()
+    return {name: self._generate_examples(table) for name, table in plan.splits.items()}
+
+  def _generate_examples(self, table: SplitTable):
+    mask = formats.empty_mask_png()
+    for index in range(len(table)):
+      example = table.example(index, self.num_attributes)
+      example["image"] = formats.image_bytes(table.image_paths[index], table.reencode[index])
+      example["image_id"] = table.image_ids[index]
+      example["mask"] = mask  # no real dataset here has masks: has_mask stays False
+      yield table.image_ids[index], example
