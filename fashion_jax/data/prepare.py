@@ -100,7 +100,7 @@ def parse_args(argv):
       prog="python -m fashion_jax.data.prepare", description=__doc__.split("\n\n")[0])
   parser.add_argument("--dataset", required=True, choices=sorted(datasets.BUILDERS))
   parser.add_argument("--manual_dir", required=True, help="where the archives were unpacked")
-  parser.add_argument("--data_dir", default=datasets.DEFAULT_DATA_DIR,
+  parser.add_argument("--data_dir", default=datasets.default_data_dir(),
                       help="TFDS data directory to write to")
   parser.add_argument("--config", default=None,
                       help="builder config (default: chosen from the manual directory)")
