@@ -6,6 +6,7 @@ from fashion_jax.models.base import System
 
 SYSTEMS = {
     "fpm": "fashion_jax.models.fpm",
+    "landmark_attention": "fashion_jax.models.landmark_attention",
 }
 
 

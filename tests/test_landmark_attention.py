@@ -1,0 +1,96 @@
+"""Landmark-driven attention network: the paper's sizes, loss masking, ablation, training."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import landmark_attention as lda_config
+from fashion_jax import train
+from fashion_jax.data import schema
+from fashion_jax.models import landmark_attention, multitask
+
+SPEC = schema.DatasetSpec(category_names=tuple(f"c{i}" for i in range(50)),
+                          attribute_names=tuple(f"a{i}" for i in range(1000)),
+                          attribute_groups=tuple(i % 5 for i in range(1000)),
+                          attribute_group_names=("texture", "fabric", "shape", "part", "style"))
+
+
+def _shapes(tree):
+  return jax.tree.map(lambda x: tuple(x.shape), tree)
+
+
+def test_paper_sizes_at_224():
+  model = landmark_attention.make_module(lda_config.get_config().model, SPEC)
+  batch = {"image": jnp.zeros((1, 224, 224, 3), jnp.uint8)}
+  out, state = jax.eval_shape(lambda: model.init_with_output(
+      jax.random.PRNGKey(0), batch, train=False, capture_intermediates=True,
+      mutable=["params", "intermediates"]))
+  inter = state["intermediates"]
+  conv4_3 = inter["backbone"]["__call__"][0]["conv4_3"]
+  heatmaps, taps = inter["landmark_branch"]["__call__"][0]
+  attention, squeezed = inter["attention_branch"]["__call__"][0]
+  assert conv4_3.shape == (1, 28, 28, 512)
+  assert taps["reduce"].shape == (1, 28, 28, 64) and taps["up1"].shape == (1, 56, 56, 64)
+  assert taps["up3"].shape == (1, 224, 224, 16) and heatmaps.shape == (1, 224, 224, 8)
+  assert squeezed.shape[1:3] == (7, 7) and attention.shape == (1, 28, 28, 512)
+  assert _shapes(out)["category_logits"] == (1, 50)
+  assert _shapes(out)["attribute_logits"] == (1, 1000)
+
+
+def test_no_attention_variant_is_plain_multitask_vgg():
+  model = landmark_attention.make_module(lda_config.get_config("no_attention").model, SPEC)
+  params = jax.eval_shape(lambda: model.init(
+      jax.random.PRNGKey(0), {"image": jnp.zeros((1, 224, 224, 3), jnp.uint8)}))["params"]
+  assert "attention_branch" not in params and "landmark_branch" in params
+
+
+def test_masked_labels_contribute_no_loss_and_no_gradient():
+  rng = np.random.default_rng(0)
+  batch = {"image": np.zeros((2, 16, 16, 3), np.uint8),
+           "landmarks": rng.uniform(2, 14, (2, 8, 2)).astype(np.float32),
+           "landmarks_visibility": np.array([[1, 0, 2, -1, 1, 1, 1, 1]] * 2, np.int8),
+           "category": np.array([3, -1], np.int32),
+           "attributes": np.array([[1, 0, -1], [0, -1, 1]], np.int8),
+           "valid": np.array([True, True])}
+  outputs = {"landmark_heatmaps": jnp.asarray(rng.normal(size=(2, 16, 16, 8)), jnp.float32),
+             "category_logits": jnp.asarray(rng.normal(size=(2, 5)), jnp.float32),
+             "attribute_logits": jnp.asarray(rng.normal(size=(2, 3)), jnp.float32)}
+  cfg = lda_config.get_config().loss
+  grads = jax.grad(lambda o: multitask.loss(o, batch, cfg)[0])(outputs)
+  heat = np.abs(np.asarray(grads["landmark_heatmaps"])).sum(axis=(1, 2))  # [B, 8]
+  assert np.all(heat[:, 1:4] == 0) and np.all(heat[:, [0, 4]] > 0)  # occluded/trunc/absent
+  assert np.all(np.asarray(grads["category_logits"])[1] == 0)  # missing category
+  attr = np.asarray(grads["attribute_logits"])
+  assert attr[0, 2] == 0 and attr[1, 1] == 0 and attr[0, 0] != 0  # unknown attributes
+  # Changing what a masked map or label predicts leaves the loss unchanged.
+  moved = dict(outputs, landmark_heatmaps=outputs["landmark_heatmaps"].at[:, :, :, 2].add(5.0))
+  assert float(multitask.loss(moved, batch, cfg)[0]) == pytest.approx(
+      float(multitask.loss(outputs, batch, cfg)[0]), rel=1e-6)
+
+
+@pytest.fixture
+def tiny_lda_config(synth_data_dir):
+  from conftest import TINY_SYNTH
+
+  c = lda_config.get_config("runlocal")
+  c.data.name = "fashion_synth"
+  c.data.data_dir = synth_data_dir
+  c.data.synth.update(TINY_SYNTH)
+  c.data.image_size = (32, 32)
+  c.data.num_threads = 1
+  c.model.update(dict(vgg_widths=(4, 8, 8, 16, 16), fc_width=32, landmark_widths=(8, 8, 8, 8),
+                      squeeze_widths=(8, 8), expand_width=8))
+  c.batch_size, c.num_devices, c.log_every_steps, c.progress = 8, 1, 1, False
+  c.eval_every_epochs = 100.0
+  c.eval.baselines = ("untrained",)
+  return c
+
+
+def test_short_training_run_learns(tiny_lda_config, tmp_path):
+  tiny_lda_config.num_epochs = 12.0
+  results = train.train_and_evaluate(tiny_lda_config, str(tmp_path / "lda"))
+  trained, untrained = results.values()
+  assert trained["category"]["top1"] > untrained["category"]["top1"]
+  assert trained["landmarks"]["mean"] < untrained["landmarks"]["mean"]
+  assert trained["attributes"]["all"]["top3"] > untrained["attributes"]["all"]["top3"]
