@@ -20,7 +20,12 @@ def make_mesh(num_devices: int = 0) -> jax.sharding.Mesh:
     if num_devices > len(devices):
       raise ValueError(f"asked for {num_devices} devices but only {len(devices)} exist")
     devices = devices[:num_devices]
-  return jax.make_mesh((len(devices),), ("data",), devices=devices)
+  # Auto axes: XLA propagates shardings through the model. Under Explicit axes (the default of
+  # `jax.make_mesh` in current JAX) every op must agree on its operands' shardings, which
+  # library code such as Flax's Dropout (an unsharded random mask selecting over a batch-sharded
+  # input) does not do.
+  return jax.make_mesh((len(devices),), ("data",), devices=devices,
+                       axis_types=(jax.sharding.AxisType.Auto,))
 
 
 def replicated(mesh) -> NamedSharding:
