@@ -27,6 +27,11 @@ Choices the paper leaves open, made here:
   * M_info downsampling with antialiasing (see lda_branches.landmark_information);
   * augmentation: horizontal flip, 0.9-1.1 zoom, 5% shift, mild colour jitter;
   * the best checkpoint is chosen by validation category top-3 accuracy.
+
+`:runlocal` (CPU, no ImageNet weights) trains a narrow VGG-16 with batch norm from scratch at
+64x64: without ImageNet initialisation the plain 13-convolution VGG needs several hundred steps
+before its category loss moves; with batch norm it reaches 92% category top-3 on the synthetic
+test split in 2,500 steps (docs/synthetic.md has the full comparison).
 """
 
 from fashion_jax import config_base
@@ -47,7 +52,8 @@ def get_config(arg=None):
   c.model.update(dict(
       attention=True, vgg_widths=(64, 128, 256, 512, 512), fc_width=4096,
       landmark_widths=(64, 64, 32, 16), squeeze_widths=(32, 28), expand_width=64,
-      dropout_rate=0.5, pretrained="", pretrained_at="backbone", pretrained_unused=("fc8",)))
+      dropout_rate=0.5, batch_norm=False, pretrained="", pretrained_at="backbone",
+      pretrained_unused=("fc8",)))
   c.loss.update(dict(weights=dict(landmarks=100.0, category=1.0, attributes=20.0),
                      heatmap_sigma=5.0, attribute_positive_weight=1.0))
   c.optimizer.update(dict(name="adam", learning_rate=1e-4, schedule="step",
@@ -58,17 +64,17 @@ def get_config(arg=None):
   variants = set((arg or "").split(",")) - {""}
   if "no_attention" in variants:  # the plain multi-task VGG-16 baseline of the ablation
     c.model.attention = False
-  if "runlocal" in variants:  # ~15 minutes on 2 CPU cores: a narrow VGG-16 at 64x64
+  if "runlocal" in variants:  # ~6 minutes on 2 CPU cores: a narrow VGG-16-BN at 64x64
     c.batch_size = 16
-    c.num_epochs = 10.0
+    c.num_epochs = 20.0
     c.data.synth = config_base.synth_data(image_size=128, num_train=2000, num_validation=200,
                                           num_test=400)
     c.data.image_size = (64, 64)
     c.model.update(dict(vgg_widths=(16, 32, 32, 64, 64), fc_width=256,
                         landmark_widths=(32, 32, 16, 16), squeeze_widths=(16, 16),
-                        expand_width=32, dropout_rate=0.2))
+                        expand_width=32, dropout_rate=0.2, batch_norm=True))
     c.loss.heatmap_sigma = 2.0
-    c.optimizer.update(dict(learning_rate=1e-3, decay_every_epochs=7.0))
+    c.optimizer.update(dict(learning_rate=1e-3, decay_every_epochs=14.0))
     c.log_every_steps = 20
     c.eval_every_epochs = 2.0
   unknown = variants - {"runlocal", "no_attention"}

@@ -8,7 +8,10 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
 
 import pytest  # noqa: E402
 
-TINY_SYNTH = dict(image_size=64, num_train=48, num_validation=16, num_test=16, seed=0)
+# Shop views only (views_per_item=1): centred, upright garments that a toy model learns in a
+# few dozen steps; street views are exercised by tests/test_synth.py and the runlocal configs.
+TINY_SYNTH = dict(image_size=64, num_train=48, num_validation=16, num_test=16, seed=0,
+                  views_per_item=1)
 
 
 @pytest.fixture(scope="session")
@@ -32,8 +35,8 @@ def tiny_fpm_config(synth_data_dir):
   c.data.synth.update(TINY_SYNTH)
   c.data.image_size = (32, 32)
   c.data.num_threads = 1
-  c.model.update(dict(num_stages=2, feature_widths=(4, 4, 4, 4), feature_kernels=(3, 3, 3, 3),
-                      stage1_widths=(8, 8), stage1_kernels=(3, 1), refine_width=8,
+  c.model.update(dict(num_stages=2, feature_widths=(8, 8, 8, 8), feature_kernels=(3, 3, 3, 3),
+                      stage1_widths=(16, 16), stage1_kernels=(3, 1), refine_width=16,
                       refine_kernel=3, refine_depth=1))
   c.batch_size = 8
   c.num_devices = 1

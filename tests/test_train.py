@@ -102,7 +102,8 @@ def test_command_line_trains_then_evaluates(synth_data_dir, tmp_path):
                "--config.data.synth.image_size=64",
                "--config.data.synth.num_train=48",
                "--config.data.synth.num_validation=16",
-               "--config.data.synth.num_test=16", "--config.max_steps_per_phase=2",
+               "--config.data.synth.num_test=16", "--config.data.synth.views_per_item=1",
+               "--config.max_steps_per_phase=2",
                "--config.batch_size=8", "--config.num_devices=1", "--config.model.num_stages=2",
                "--config.progress=False", "--config.eval.baselines=()"]
   env = dict(os.environ, JAX_PLATFORMS="cpu")

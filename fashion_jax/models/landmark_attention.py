@@ -40,13 +40,15 @@ class LandmarkAttentionNet(nn.Module):
   squeeze_widths: Sequence[int] = (32, 28)
   expand_width: int = 64
   dropout_rate: float = 0.5
+  batch_norm: bool = False  # VGG-16-BN backbone (the paper: plain VGG-16 from ImageNet)
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, batch, train: bool = False):
     image = image_conventions.normalize(batch["image"], self.dtype)
     backbone = vgg.VGG16(num_classes=None, widths=self.vgg_widths, fc_width=self.fc_width,
-                         dropout_rate=self.dropout_rate, dtype=self.dtype, name="backbone")
+                         dropout_rate=self.dropout_rate, batch_norm=self.batch_norm,
+                         dtype=self.dtype, name="backbone")
     features = backbone(image, train, stop_at="conv4_3")["conv4_3"]
     heatmaps, _ = lda_branches.LandmarkBranch(self.num_landmarks, self.landmark_widths,
                                               dtype=self.dtype, name="landmark_branch")(features)
@@ -76,7 +78,8 @@ def make_module(model_cfg, spec: schema.DatasetSpec) -> LandmarkAttentionNet:
       attention=model_cfg.attention, vgg_widths=tuple(model_cfg.vgg_widths),
       fc_width=model_cfg.fc_width, landmark_widths=tuple(model_cfg.landmark_widths),
       squeeze_widths=tuple(model_cfg.squeeze_widths), expand_width=model_cfg.expand_width,
-      dropout_rate=model_cfg.dropout_rate, dtype=jnp.dtype(model_cfg.dtype))
+      dropout_rate=model_cfg.dropout_rate, batch_norm=model_cfg.get("batch_norm", False),
+      dtype=jnp.dtype(model_cfg.dtype))
 
 
 SYSTEM = System(
