@@ -40,14 +40,14 @@ def get_config(arg=None):
   c.log_every_steps = 100
   c.checkpoint_every_steps = 2000
 
-  if arg == "runlocal":  # ~10 minutes on 2 CPU cores, data generation included
+  if arg == "runlocal":  # 8.6 minutes on 2 CPU cores, data generation included
     c.batch_size = 16
     c.num_epochs = 8.0
     c.data.synth = config_base.synth_data(
         image_size=160, num_train=2000, num_validation=200, num_test=400)
     c.data.image_size = (128, 128)
     c.model.update(dict(num_stages=3, feature_widths=(32, 32, 32, 16),
-                        feature_kernels=(5, 5, 5, 3), stage1_widths=(64, 64),
+                        feature_kernels=(5, 3, 3, 3), stage1_widths=(64, 64),
                         stage1_kernels=(5, 1), refine_width=32, refine_kernel=7))
     c.optimizer.learning_rate = 1e-3
     c.log_every_steps = 20

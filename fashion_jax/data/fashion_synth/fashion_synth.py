@@ -31,6 +31,8 @@ class FashionSynth(tfds.core.GeneratorBasedBuilder):
   """Synthetic garments: 24 keypoints, 8 landmarks, category, attributes, DCSA labels, mask,
   bbox, shop/street domain and item ids."""
 
+  # Bump with every change to what the renderer draws: the version is part of the path of the
+  # generated files, so a new version regenerates instead of reading stale renders.
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "First release."}
   BUILDER_CONFIG_CLASS = FashionSynthConfig

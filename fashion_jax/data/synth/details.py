@@ -88,6 +88,9 @@ def add_extras(item, pts: dict, parts: list, decor: list, hem: str) -> None:
     band = 0.07 if upper else -0.06  # a hem band on tops, a contrasting waistband below
     parts.append(Part("trim", np.stack([left, right, right - (0, band), left - (0, band)]),
                       "trim"))
+  if "logo" in item.styles:  # a small badge on the wearer's chest, or on the hip below
+    x, y = (-0.22, s["armpit_y"] + 0.05) if upper else (0.5 * s["waist_half"], 0.22)
+    decor.append(("logo", quad(x - 0.05, y - 0.04, x + 0.05, y + 0.04)))
   if "pockets" in item.parts:
     y = s["hem_y"] * 0.72 if upper else 0.12
     for sign in (-1.0, 1.0):

@@ -29,7 +29,7 @@ class Item:
   sleeve: str  # "none", "short", "long"; "" for lower-body garments
   neck: str  # "v", "round", "collar"; "" for lower-body garments
   pattern: str
-  colour_names: tuple[str, ...]  # main, then the pattern's other colours
+  colour_names: tuple[str, ...]  # main, the pattern's other colours, trims' and logo's
   colours: np.ndarray  # [3, 3] RGB floats: main, secondary, tertiary (jittered)
   fabric: str
   length: str  # "cropped", "regular" or "long length"
@@ -81,12 +81,15 @@ def sample_item(rng: np.random.Generator) -> Item:
   colour_names = tuple(names[i] for i in order[:count])
   colours = np.array([spec.COLOURS[names[i]] for i in order[:3]], np.float32)
   colours = np.clip(colours * rng.uniform(0.88, 1.1, (3, 1)) + rng.normal(0, 8, (3, 3)), 0, 255)
-  fabric_p = (0.1, 0.1, 0.6, 0.1, 0.1) if category == "sweater" else None
+  fabric_p = (0.08, 0.08, 0.6, 0.08, 0.08, 0.08) if category == "sweater" else None
   fabric = _pick(rng, spec.FABRICS, p=fabric_p)
   length = _sample_length(rng, category)
   fit = _pick(rng, spec.FITS)
   parts = _sample_parts(rng, category)
   styles = _sample_styles(rng, category, neck, fabric)
+  contrast = 1 if pattern == "solid" else 2  # the colour of trims and logos (paint.py)
+  if {"two tone", "logo"} & set(styles) and contrast >= count:
+    colour_names += (names[order[contrast]],)
   item = dict(category=category, clothes_type=clothes_type, sleeve=sleeve, neck=neck,
               pattern=pattern, colour_names=colour_names, colours=colours, fabric=fabric,
               length=length, fit=fit, parts=parts, styles=styles, shape={},
@@ -125,6 +128,8 @@ def _sample_styles(rng, category: str, neck: str, fabric: str) -> tuple[str, ...
     chosen.append("embellished")
   if rng.random() < (0.35 if fabric == "denim" else 0.12):
     chosen.append("distressed")
+  if rng.random() < 0.2:
+    chosen.append("logo")
   if category == "shirt" and neck == "collar" and rng.random() < 0.35:
     chosen.append("necktie")
   elif spec.CATEGORIES[category][0] != "lower" and rng.random() < 0.12:

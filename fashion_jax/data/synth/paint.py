@@ -129,6 +129,8 @@ def shading(item: Item, u, v, pixels_per_unit: float, rng) -> np.ndarray:
     shade *= 1.0 + rng.normal(0, 0.05, u.shape)
   elif item.fabric == "knit":  # vertical ribs, 6-pixel period
     shade *= 0.78 + 0.22 * np.abs(np.sin(np.pi * u / (6.0 * px)))
+  elif item.fabric == "corduroy":  # wide vertical wales with sharp dark grooves, 10 pixels
+    shade *= 0.7 + 0.3 * np.minimum(1.0, 2.5 * np.abs(np.sin(np.pi * u / (10.0 * px))))
   elif item.fabric == "leather":  # one broad specular highlight
     shade += 0.45 * np.exp(-((u - 0.15) ** 2 + (v - 0.3) ** 2) / 0.02)
   else:
@@ -183,7 +185,7 @@ def paint_garment(image: np.ndarray, item: Item, geom: Geometry, matrix: np.ndar
 
 
 def _draw_details(image, item: Item, geom: Geometry, matrix, pixels_per_unit: float) -> None:
-  """Seams along every part and pocket, buttons, embellishment dots, rips, buckles."""
+  """Seams along every part and pocket, buttons, embellishment dots, rips, logos, buckles."""
   main = item.colours[0]
   dark = float(main.mean()) < 70
   seam = tuple(float(c) for c in (main + 60 if dark else main * 0.5))
@@ -201,9 +203,10 @@ def _draw_details(image, item: Item, geom: Geometry, matrix, pixels_per_unit: fl
       colour = (230.0, 200.0, 90.0) if kind == "buckle" else seam
       cv2.polylines(image, *poly(points, kind == "buckle"), colour, thickness, cv2.LINE_AA,
                     SUBPIXEL_BITS)
-    elif kind == "rip":
+    elif kind in ("rip", "logo"):
+      colour = main * 0.35 if kind == "rip" else _fill_colours(item)["trim"]
       cv2.fillPoly(image, [fixed_point(to_pixels(points, matrix))],
-                   tuple(float(c) for c in main * 0.35), cv2.LINE_AA, SUBPIXEL_BITS)
+                   tuple(float(c) for c in colour), cv2.LINE_AA, SUBPIXEL_BITS)
     else:  # button or embellishment dot
       centre = tuple(int(c) for c in fixed_point(to_pixels(points, matrix))[0])
       r = radius if kind == "button" else 0.6 * radius

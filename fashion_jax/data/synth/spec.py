@@ -7,7 +7,9 @@ format and is scored by its per-group recall. What each group holds here:
   fabric   the material's micro-texture (one per item);
   shape    sleeve length, garment length, fit;
   part     neckline, buttons, pockets, belt;
-  style    two-tone trims, embellishment, distressing, necktie, scarf.
+  style    two-tone trims, embellishment, distressing, a logo badge, necktie, scarf.
+Every group has more than five attributes, so top-5 recall within a group is never 100% by
+construction.
 A label that does not apply to a garment (sleeves of a skirt, its neckline) is unknown (-1), as
 in DeepFashion, never negative. Attribute names contain spaces like DeepFashion's.
 """
@@ -40,13 +42,13 @@ COLOURS = {
     "black": (26, 26, 30), "white": (240, 240, 234), "gray": (128, 128, 128),
     "brown": (120, 76, 40), "purple": (122, 52, 150), "cyan": (40, 190, 200),
 }
-FABRICS = ("cotton", "denim", "knit", "leather", "sheer")
+FABRICS = ("cotton", "denim", "knit", "corduroy", "leather", "sheer")
 SLEEVES = {"none": "sleeveless", "short": "short sleeve", "long": "long sleeve"}
 LENGTHS = ("cropped", "long length")
 FITS = ("slim", "loose")
 NECKS = {"v": "v neck", "round": "round neck", "collar": "collar"}
 PARTS = ("buttons", "pockets", "belt")
-STYLES = ("two tone", "embellished", "distressed", "necktie", "scarf")
+STYLES = ("two tone", "embellished", "distressed", "logo", "necktie", "scarf")
 
 GROUP_NAMES = ("texture", "fabric", "shape", "part", "style")
 _GROUPS = {
