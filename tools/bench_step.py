@@ -128,8 +128,9 @@ def main(argv):
   print(f"compile {compile_s:.1f} s  step median {step_s * 1e3:.1f} ms "
         f"(min {min(times) * 1e3:.1f}, max {max(times) * 1e3:.1f})  "
         f"{config.batch_size / step_s:.1f} images/s")
-  print(f"FLOPs/step {flops / 1e9:.1f} G  achieved {achieved:.2f} TFLOP/s per device  "
-        f"MFU {achieved / peak:.1%} (peak {peak} TFLOP/s)")
+  mfu = (f"MFU {achieved / peak:.1%} (peak {peak} TFLOP/s)" if np.isfinite(peak) and peak > 0
+         else "MFU unknown: no peak known for this device, give --peak_tflops")
+  print(f"FLOPs/step {flops / 1e9:.1f} G  achieved {achieved:.2f} TFLOP/s per device  {mfu}")
 
 
 if __name__ == "__main__":
