@@ -181,10 +181,11 @@ def paint_garment(image: np.ndarray, item: Item, geom: Geometry, matrix: np.ndar
     image *= 1.0 - a
     image += a * colour
   np.clip(image, 0, 255, out=image)
-  _draw_details(image, item, geom, matrix, pixels_per_unit)
+  _draw_details(image, item, geom, matrix, pixels_per_unit, flat["trim"])
 
 
-def _draw_details(image, item: Item, geom: Geometry, matrix, pixels_per_unit: float) -> None:
+def _draw_details(image, item: Item, geom: Geometry, matrix, pixels_per_unit: float,
+                  trim) -> None:
   """Seams along every part and pocket, buttons, embellishment dots, rips, logos, buckles."""
   main = item.colours[0]
   dark = float(main.mean()) < 70
@@ -204,7 +205,7 @@ def _draw_details(image, item: Item, geom: Geometry, matrix, pixels_per_unit: fl
       cv2.polylines(image, *poly(points, kind == "buckle"), colour, thickness, cv2.LINE_AA,
                     SUBPIXEL_BITS)
     elif kind in ("rip", "logo"):
-      colour = main * 0.35 if kind == "rip" else _fill_colours(item)["trim"]
+      colour = main * 0.35 if kind == "rip" else trim  # a logo takes the trims' colour
       cv2.fillPoly(image, [fixed_point(to_pixels(points, matrix))],
                    tuple(float(c) for c in colour), cv2.LINE_AA, SUBPIXEL_BITS)
     else:  # button or embellishment dot
