@@ -62,7 +62,8 @@ def read_back(tmp_path, fmt: str, dataset: str):
   """Exports, prepares and reads everything back: (spec, {original index: example})."""
   counts = export.export(EXAMPLES, SPEC, fmt, tmp_path / "manual", split_of=split_of)
   summary = prepare.prepare(dataset, tmp_path / "manual", tmp_path / "tfds")
-  assert summary.examples == counts and not summary.skipped
+  stored = {schema.canonical_split(split): n for split, n in counts.items()}  # val -> validation
+  assert summary.examples == stored and not summary.skipped
   builder = datasets.get_builder(dataset, data_dir=tmp_path / "tfds", config=summary.config)
   read = {}
   for split, source in builder.as_data_source().items():
@@ -72,7 +73,8 @@ def read_back(tmp_path, fmt: str, dataset: str):
       number = int(re.findall(r"\d+", example["image_id"].decode())[-1])
       index = number - 1 if fmt in ("deepfashion_attributes", "deepfashion_landmarks", "dcsa") \
           else number
-      assert split == (split_of(EXAMPLES[index]) if fmt != "dcsa" else "train")
+      assert split == (schema.canonical_split(split_of(EXAMPLES[index])) if fmt != "dcsa"
+                       else "train")
       read[index] = example
       indices.append(index)
     assert indices == sorted(indices)  # records keep the order of the annotation files
@@ -88,7 +90,8 @@ def check_image_and_missing_mask(original, example):
 
 def test_deepfashion_attributes_round_trip(tmp_path):
   spec, read = read_back(tmp_path, "deepfashion_attributes", "deepfashion_attributes")
-  assert spec == SPEC
+  assert spec.same_heads(SPEC)
+  assert spec.labels == ("landmarks", "bbox", "category", "attributes") and not spec.unlabelled
   for index, example in read.items():
     original = EXAMPLES[index]
     check_image_and_missing_mask(original, example)
@@ -101,7 +104,7 @@ def test_deepfashion_attributes_round_trip(tmp_path):
 
 def test_deepfashion_landmarks_round_trip(tmp_path):
   spec, read = read_back(tmp_path, "deepfashion_landmarks", "deepfashion_landmarks")
-  assert spec == schema.DatasetSpec()
+  assert spec == schema.DatasetSpec(labels=("landmarks", "bbox"))
   for index, example in read.items():
     original = EXAMPLES[index]
     check_image_and_missing_mask(original, example)

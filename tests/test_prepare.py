@@ -22,7 +22,7 @@ def test_prepare_skips_and_counts_bad_images_then_reads_back(tmp_path, capsys):
   assert "re-encoded as RGB JPEG: 1" in out and "variation_type counts" in out
 
   builder = datasets.get_builder("deepfashion_landmarks", data_dir=data_dir)
-  assert datasets.dataset_spec(builder) == schema.DatasetSpec()
+  assert datasets.dataset_spec(builder) == schema.DatasetSpec(labels=("landmarks", "bbox"))
   train, test = (builder.as_data_source()[s] for s in ("train", "test"))
   assert len(train) == 1 and len(test) == 1
   example = train[0]

@@ -32,12 +32,15 @@ class SplitTable:
   image_paths: [N] files to read.
   fields: schema field name -> [N, ...] array; fields not given keep `schema.empty_example`.
   reencode: [N] bool, images to hand to TFDS as an RGB JPEG re-encoding.
+  unlabelled: label kinds the dataset has but this split lacks (a test CSV without keypoints);
+    recorded in the spec so that such a split is never scored on them.
   """
 
   image_ids: list[str]
   image_paths: list[Path]
   fields: dict[str, np.ndarray]
   reencode: np.ndarray | None = None
+  unlabelled: tuple[str, ...] = ()
 
   def __post_init__(self):
     if self.reencode is None:
@@ -61,7 +64,7 @@ class SplitTable:
         image_ids=[n for n, k in zip(self.image_ids, keep, strict=True) if k],
         image_paths=[p for p, k in zip(self.image_paths, keep, strict=True) if k],
         fields={name: values[keep] for name, values in self.fields.items()},
-        reencode=self.reencode[keep])
+        reencode=self.reencode[keep], unlabelled=self.unlabelled)
 
 
 def empty_fields(num_examples: int, num_attributes: int, names: Iterable[str]) -> dict:
@@ -146,12 +149,35 @@ def parse_counted_config_name(name: str) -> tuple[str, int] | None:
   return (match["base"], int(match["count"])) if match else None
 
 
+def find_layout_root(manual_dir: Path, markers: tuple[str, ...]) -> tuple[Path, str | None]:
+  """The folder holding a dataset's layout: `manual_dir`, or its only sub-folder when the archive
+  was unpacked with its top folder (e.g. `ClothingAttributeDataset/`).
+
+  Args:
+    markers: paths relative to the layout root, any of which identifies it.
+
+  Returns:
+    (root, a note saying which top folder was entered, or None).
+  """
+  if any((manual_dir / m).exists() for m in markers):
+    return manual_dir, None
+  folders = [p for p in manual_dir.iterdir() if p.is_dir()
+             and not p.name.startswith((".", "_"))] if manual_dir.is_dir() else []
+  if len(folders) == 1 and any((folders[0] / m).exists() for m in markers):
+    return folders[0], f"read from the archive's top folder {folders[0].name}/"
+  return manual_dir, None  # the reader reports what is missing
+
+
 class ManualBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   """Base of the real-dataset builders (subclasses live in their own package folders)."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "First release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "First release.",
+                   "1.1.0": "The published 'val' split is stored as 'validation'; the spec "
+                            "records which labels the dataset and each split have."}
   HOMEPAGE = None
+  # Paths relative to the layout root, any of which identifies it (see `find_layout_root`).
+  LAYOUT_MARKERS: tuple[str, ...] = ()
 
   def __init__(self, *, config=None, **kwargs):
     if isinstance(config, str) and config not in self.builder_configs:
@@ -169,6 +195,11 @@ class ManualBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """The config `prepare` uses for `manual_dir` when the user asked for `requested`."""
     del manual_dir
     return requested
+
+  @classmethod
+  def layout_root(cls, manual_dir) -> tuple[Path, str | None]:
+    """See `find_layout_root`."""
+    return find_layout_root(Path(os.fspath(manual_dir)).expanduser(), cls.LAYOUT_MARKERS)
 
   @property
   def num_attributes(self) -> int:
@@ -195,15 +226,21 @@ class ManualBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """Reads the annotations and checks every image; cached so `prepare` validates only once."""
     manual_dir = Path(os.fspath(manual_dir)).resolve()
     if self._plan_cache is None or self._plan_cache[0] != manual_dir:
-      plan = validate_images(self.read_annotations(manual_dir), progress, workers)
+      root, note = self.layout_root(manual_dir)
+      plan = validate_images(self.read_annotations(root), progress, workers)
+      if note:
+        plan.notes.insert(0, note)
       self._plan_cache = (manual_dir, plan)
     return self._plan_cache[1]
 
   def _split_generators(self, dl_manager):
     plan = self.prepare_plan(dl_manager.manual_dir)
+    splits = {schema.canonical_split(name): table for name, table in plan.splits.items()}
+    spec = dataclasses.replace(plan.spec, unlabelled=tuple(
+        (name, table.unlabelled) for name, table in splits.items() if table.unlabelled))
     # Saved with dataset_info.json after generation; read back by `datasets.dataset_spec`.
-    self.info.metadata["dataset_spec"] = plan.spec.to_json()
-    return {name: self._generate_examples(table) for name, table in plan.splits.items()}
+    self.info.metadata["dataset_spec"] = spec.to_json()
+    return {name: self._generate_examples(table) for name, table in splits.items()}
 
   def _generate_examples(self, table: SplitTable):
     mask = formats.empty_mask_png()

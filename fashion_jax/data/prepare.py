@@ -51,7 +51,8 @@ def prepare(dataset: str, manual_dir, data_dir=None, config: str | None = None,
     raise FileNotFoundError(f"manual directory not found: {manual_dir}")
   builder_cls = datasets.builder_class(dataset)
   if hasattr(builder_cls, "config_for_manual_dir"):
-    config = builder_cls.config_for_manual_dir(manual_dir, config)
+    root, _ = builder_cls.layout_root(manual_dir)  # the archive's top folder, if unpacked with it
+    config = builder_cls.config_for_manual_dir(root, config)
   builder = datasets.get_builder(dataset, data_dir=data_dir, config=config)
   if not hasattr(builder, "prepare_plan"):
     raise ValueError(f"{dataset!r} is not a manual-download dataset: it is generated on first use")

@@ -34,7 +34,7 @@ OCCLUDED = 0  # inside the image but hidden; coordinates are annotated
 VISIBLE = 1
 TRUNCATED = 2  # outside the image frame; coordinates may lie outside it
 
-# The 8 DeepFashion landmark slots in the full-body order (DESIGN.md section 6).
+# The 8 DeepFashion landmark slots in the full-body order (docs/datasets.md).
 LANDMARK_NAMES = (
     "left_collar", "right_collar", "left_sleeve", "right_sleeve",
     "left_waistline", "right_waistline", "left_hem", "right_hem",
@@ -69,6 +69,21 @@ DCSA_LABELS = DCSA_BINARY_LABELS + tuple(DCSA_MULTICLASS_LABELS)
 
 DOMAINS = ("shop", "street")
 
+# The split names every builder writes. Published names are mapped onto them when a dataset is
+# prepared (DeepFashion's and FashionAI's "val" is stored as "validation").
+SPLITS = ("train", "validation", "test")
+_PUBLISHED_SPLITS = {"val": "validation"}
+
+
+def canonical_split(name: str) -> str:
+  """A published split name -> the stored one ("val" -> "validation")."""
+  return _PUBLISHED_SPLITS.get(name, name)
+
+
+# What a dataset can annotate; a system names the kinds it needs to be trained and scored.
+LABEL_KINDS = ("keypoints", "landmarks", "bbox", "category", "attributes", "dcsa_labels", "mask",
+               "domain", "item_id")
+
 
 def _mirror_pairs(names: tuple[str, ...]) -> np.ndarray:
   """Index permutation that swaps every `left`/`right` named point with its partner."""
@@ -93,12 +108,18 @@ class DatasetSpec:
   """Dataset-level facts a model or metric needs; stored in the TFDS metadata as JSON.
 
   attribute_groups: one group index per attribute, into `attribute_group_names`.
+  labels: the `LABEL_KINDS` the dataset annotates; empty when not recorded (then every kind is
+    assumed present, as for datasets prepared before this field existed).
+  unlabelled: (split, kinds) pairs: kinds the dataset has but that split lacks, e.g.
+    ("test", ("keypoints",)) for FashionAI test CSVs without keypoint columns.
   """
 
   category_names: tuple[str, ...] = ()
   attribute_names: tuple[str, ...] = ()
   attribute_groups: tuple[int, ...] = ()
   attribute_group_names: tuple[str, ...] = ()
+  labels: tuple[str, ...] = ()
+  unlabelled: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
   def __post_init__(self):
     if len(self.attribute_groups) != len(self.attribute_names):
@@ -106,6 +127,21 @@ class DatasetSpec:
           f"{len(self.attribute_names)} attribute names but {len(self.attribute_groups)} groups")
     if self.attribute_groups and max(self.attribute_groups) >= len(self.attribute_group_names):
       raise ValueError("attribute group index beyond attribute_group_names")
+    unknown = set(self.labels).union(*(k for _, k in self.unlabelled)) - set(LABEL_KINDS)
+    if unknown:
+      raise ValueError(f"unknown label kinds {sorted(unknown)}; known: {LABEL_KINDS}")
+
+  def missing_labels(self, split: str, kinds) -> tuple[str, ...]:
+    """The `kinds` that `split` does not annotate (in the order given)."""
+    absent = set(dict(self.unlabelled).get(split, ()))
+    if self.labels:
+      absent |= set(kinds) - set(self.labels)
+    return tuple(k for k in kinds if k in absent)
+
+  def same_heads(self, other: DatasetSpec) -> bool:
+    """Whether models sized for `other` fit this dataset (same categories and attributes)."""
+    fields = ("category_names", "attribute_names", "attribute_groups", "attribute_group_names")
+    return all(getattr(self, f) == getattr(other, f) for f in fields)
 
   @property
   def num_categories(self) -> int:
@@ -121,7 +157,8 @@ class DatasetSpec:
   @classmethod
   def from_json(cls, text: str) -> DatasetSpec:
     fields = json.loads(text)
-    return cls(**{k: tuple(v) for k, v in fields.items()})
+    unlabelled = tuple((split, tuple(kinds)) for split, kinds in fields.pop("unlabelled", ()))
+    return cls(**{k: tuple(v) for k, v in fields.items()}, unlabelled=unlabelled)
 
 
 def features(num_attributes: int, image_encoding: str = "jpeg"):

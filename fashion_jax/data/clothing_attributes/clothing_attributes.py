@@ -19,7 +19,8 @@ BINARY_CODES = {1.0: 0, 2.0: 1}
 
 _INSTRUCTIONS = """\
 Download the Clothing Attributes Dataset (Chen et al., ECCV 2012; ClothingAttributeDataset.zip)
-and unpack it into the manual directory so that it holds:
+and unpack it; the manual directory is the folder it unpacks to (ClothingAttributeDataset/) or
+the one holding it, with:
   images/000001.jpg ... images/001856.jpg
   labels/<label>_GT.mat for the 26 labels (black_GT.mat ... category_GT.mat, neckline_GT.mat,
       sleevelength_GT.mat), each with a variable GT of shape (1856, 1), NaN = missing
@@ -101,13 +102,15 @@ def read_dcsa(root: Path) -> manual_builder.Plan:
 
 
 def dcsa_spec() -> schema.DatasetSpec:
-  return schema.DatasetSpec(category_names=schema.DCSA_MULTICLASS_LABELS["category"])
+  return schema.DatasetSpec(category_names=schema.DCSA_MULTICLASS_LABELS["category"],
+                            labels=("dcsa_labels", "category"))
 
 
 class ClothingAttributes(manual_builder.ManualBuilder):
   """DCSA: 23 binary and 3 multi-class labels per image, NaN kept as missing."""
 
   MANUAL_DOWNLOAD_INSTRUCTIONS = _INSTRUCTIONS
+  LAYOUT_MARKERS = ("images", "labels")
 
   def static_spec(self) -> schema.DatasetSpec:
     return dcsa_spec()

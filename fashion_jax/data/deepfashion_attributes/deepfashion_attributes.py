@@ -25,6 +25,7 @@ ATTRIBUTE_VALUES = {1: 1, -1: 0, 0: -1}
 _ATTRIBUTE_TOKENS = {str(k): v for k, v in ATTRIBUTE_VALUES.items()}
 FIELDS = ("bbox", "has_bbox", "category", "attributes", "landmarks", "landmarks_visibility",
           "clothes_type")
+LABELS = ("landmarks", "bbox", "category", "attributes")
 
 _INSTRUCTIONS = """\
 Download "Category and Attribute Prediction Benchmark" of DeepFashion
@@ -100,7 +101,8 @@ def read_coarse(root: Path, num_attributes: int) -> manual_builder.Plan:
     fields["attributes"][:] = [attribute_values[n] for n in names]
     splits[split] = manual_builder.SplitTable(names, lists.image_paths(base, names), fields)
   spec = schema.DatasetSpec(category_names=categories, attribute_names=attributes,
-                            attribute_groups=types, attribute_group_names=COARSE_ATTRIBUTE_TYPES)
+                            attribute_groups=types, attribute_group_names=COARSE_ATTRIBUTE_TYPES,
+                            labels=LABELS)
   notes = [f"annotations read from {anno.name}/", lists.variation_note(landmarks)]
   return manual_builder.Plan(spec=spec, splits=splits, notes=notes)
 
@@ -192,7 +194,8 @@ def read_fine(root: Path, num_attributes: int) -> manual_builder.Plan:
     fields = _read_fine_split(fine, split, len(names), category_types, num_attributes)
     splits[split] = manual_builder.SplitTable(names, lists.image_paths(base, names), fields)
   spec = schema.DatasetSpec(category_names=categories, attribute_names=attributes,
-                            attribute_groups=groups, attribute_group_names=FINE_ATTRIBUTE_GROUPS)
+                            attribute_groups=groups, attribute_group_names=FINE_ATTRIBUTE_GROUPS,
+                            labels=LABELS)
   notes = ["Anno_fine has no landmark visibility: annotated points are stored VISIBLE, "
            "(0, 0) pairs ABSENT"]
   return manual_builder.Plan(spec=spec, splits=splits, notes=notes)
@@ -203,6 +206,7 @@ class DeepfashionAttributes(manual_builder.ManualBuilder):
 
   MANUAL_DOWNLOAD_INSTRUCTIONS = _INSTRUCTIONS
   HOMEPAGE = "https://mmlab.ie.cuhk.edu.hk/projects/DeepFashion.html"
+  LAYOUT_MARKERS = ("Eval", *COARSE_DIRS, "Anno_fine")
   BUILDER_CONFIGS = [
       DeepFashionAttributesConfig(
           name="coarse", annotations="coarse", num_attributes=1000,

@@ -37,8 +37,12 @@ def read_fld(root: Path) -> manual_builder.Plan:
     fields["bbox"] = np.stack([bbox[n] for n in names])
     fields["has_bbox"][:] = True
     splits[split] = manual_builder.SplitTable(names, lists.image_paths(root, names), fields)
-  return manual_builder.Plan(spec=schema.DatasetSpec(), splits=splits,
+  return manual_builder.Plan(spec=fld_spec(), splits=splits,
                              notes=[lists.variation_note(landmarks)])
+
+
+def fld_spec() -> schema.DatasetSpec:
+  return schema.DatasetSpec(labels=("landmarks", "bbox"))
 
 
 class DeepfashionLandmarks(manual_builder.ManualBuilder):
@@ -47,8 +51,10 @@ class DeepfashionLandmarks(manual_builder.ManualBuilder):
   MANUAL_DOWNLOAD_INSTRUCTIONS = _INSTRUCTIONS
   HOMEPAGE = "https://mmlab.ie.cuhk.edu.hk/projects/DeepFashion/LandmarkDetection.html"
 
+  LAYOUT_MARKERS = ("Anno", "Eval")
+
   def static_spec(self) -> schema.DatasetSpec:
-    return schema.DatasetSpec()
+    return fld_spec()
 
   def read_annotations(self, manual_dir: Path) -> manual_builder.Plan:
     return read_fld(Path(manual_dir))

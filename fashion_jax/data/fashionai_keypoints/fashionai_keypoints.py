@@ -13,6 +13,7 @@ HEADER = ("image_id", "image_category")
 # Published visibility (1 visible, 0 occluded, -1 absent for this category) -> schema codes.
 VISIBILITY = {1: schema.VISIBLE, 0: schema.OCCLUDED, -1: schema.ABSENT}
 FIELDS = ("keypoints", "keypoints_visibility", "fashionai_category", "category")
+LABELS = ("keypoints", "category")
 
 _INSTRUCTIONS = """\
 Download the FashionAI Global Challenge 2018 keypoint data (Alibaba Tianchi) and unpack each
@@ -99,20 +100,26 @@ def read_fashionai(root: Path) -> manual_builder.Plan:
   for folder in sorted(folders, key=lambda p: SPLITS.index(p.name)):
     table, annotated = read_split(folder)
     if not annotated:
-      notes.append(f"split {folder.name!r} has no keypoint columns: keypoints stored ABSENT")
+      notes.append(f"split {folder.name!r} has no keypoint columns: keypoints stored ABSENT "
+                   "(the split is never scored on keypoints)")
+      table.unlabelled = ("keypoints",)
     if len(table):
       splits[folder.name] = table
-  spec = schema.DatasetSpec(category_names=schema.FASHIONAI_CATEGORIES)
-  return manual_builder.Plan(spec=spec, splits=splits, notes=notes)
+  return manual_builder.Plan(spec=fashionai_spec(), splits=splits, notes=notes)
+
+
+def fashionai_spec() -> schema.DatasetSpec:
+  return schema.DatasetSpec(category_names=schema.FASHIONAI_CATEGORIES, labels=LABELS)
 
 
 class FashionaiKeypoints(manual_builder.ManualBuilder):
   """FashionAI: 24 keypoints with visibility and the image category."""
 
   MANUAL_DOWNLOAD_INSTRUCTIONS = _INSTRUCTIONS
+  LAYOUT_MARKERS = SPLITS
 
   def static_spec(self) -> schema.DatasetSpec:
-    return schema.DatasetSpec(category_names=schema.FASHIONAI_CATEGORIES)
+    return fashionai_spec()
 
   def read_annotations(self, manual_dir: Path) -> manual_builder.Plan:
     return read_fashionai(Path(manual_dir))

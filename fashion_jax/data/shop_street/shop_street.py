@@ -143,10 +143,13 @@ def read_shop_street(root: Path, num_attributes: int) -> manual_builder.Plan:
     names = [item["image"] for item in rows]
     splits[split] = manual_builder.SplitTable(names, [root / n for n in names], fields)
   groups = list(dict.fromkeys(g for g, _ in header.attributes))
+  labels = ("domain", "item_id", *(("category",) if header.has_category else ()),
+            *(("bbox",) if header.has_bbox else ()),
+            *(("attributes",) if header.attributes else ()))
   spec = schema.DatasetSpec(
       category_names=tuple(categories), attribute_names=tuple(a for _, a in header.attributes),
       attribute_groups=tuple(groups.index(g) for g, _ in header.attributes),
-      attribute_group_names=tuple(groups))
+      attribute_group_names=tuple(groups), labels=labels)
   return manual_builder.Plan(spec=spec, splits=splits)
 
 
@@ -154,6 +157,7 @@ class ShopStreet(manual_builder.ManualBuilder):
   """Shop and street images of the same garments with grouped attributes (MTCT)."""
 
   MANUAL_DOWNLOAD_INSTRUCTIONS = _INSTRUCTIONS
+  LAYOUT_MARKERS = ("train.csv",)
 
   @classmethod
   def config_from_name(cls, name: str):

@@ -64,7 +64,7 @@ ATTRIBUTE_INDEX = {a: i for i, a in enumerate(ATTRIBUTE_NAMES)}
 SYNTH_SPEC = schema.DatasetSpec(
     category_names=CATEGORY_NAMES, attribute_names=ATTRIBUTE_NAMES,
     attribute_groups=tuple(GROUP_NAMES.index(g) for g in GROUP_NAMES for _ in _GROUPS[g]),
-    attribute_group_names=GROUP_NAMES)
+    attribute_group_names=GROUP_NAMES, labels=schema.LABEL_KINDS)
 
 # FashionAI's keypoint set per category (the columns its CSV fills; the rest are -1_-1_-1).
 FASHIONAI_KEYPOINTS = {
