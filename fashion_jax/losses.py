@@ -1,7 +1,9 @@
 """Losses as pure functions with keyword arguments; masks are explicit arguments.
 
-Every loss averages over the examples whose `example_mask` is set (padding and examples missing
-the label contribute nothing, to the value or to the gradient).
+Masked-out entries (padding, missing labels, invisible landmarks) contribute nothing to the value
+or to the gradient. Heatmap targets and heatmap losses live here, once, for every system; their
+units are explicit: points and `sigma_input_px` are in network-input pixels, maps have their own
+size, and the stride (input pixels per map pixel) relates the two.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from fashion_jax.data import schema
 from fashion_jax.ops import heatmaps
 
 
@@ -19,45 +20,70 @@ def masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
   return jnp.sum(values * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
-def located(visibility: jax.Array) -> jax.Array:
-  """Points whose coordinates are annotated: VISIBLE, OCCLUDED or TRUNCATED (not ABSENT)."""
-  return visibility != schema.ABSENT
+def heatmap_stride(input_hw: tuple[int, int], map_hw: tuple[int, int]) -> float:
+  """Network-input pixels per map pixel (maps keep the input's aspect ratio)."""
+  if input_hw[0] * map_hw[1] != input_hw[1] * map_hw[0]:
+    raise ValueError(f"maps {map_hw} do not keep the aspect ratio of the input {input_hw}")
+  return input_hw[0] / map_hw[0]
 
 
-def keypoint_heatmap_targets(*, points: jax.Array, visibility: jax.Array, map_hw: tuple[int, int],
-                             stride: float, sigma: float, background: bool) -> jax.Array:
-  """Gaussian-peak target maps for input-pixel points.
+def heatmap_targets(*, points: jax.Array, mask: jax.Array, map_hw: tuple[int, int],
+                    stride: float, sigma_input_px: float, background: bool = False) -> jax.Array:
+  """Gaussian-peak target maps (value 1 at the point).
 
   Args:
-    points: [B, L, 2] (x, y) network-input pixels; visibility: [B, L] schema codes. Every located
-      point gets a peak (occluded points are annotated; truncated ones clip at the border); ABSENT
-      points get an empty map.
-    map_hw: target map size; stride: input pixels per map pixel; sigma: in map pixels.
-    background: append the pose-machine background channel (1 - max over keypoints).
+    points: [B, K, 2] (x, y) in network-input pixels.
+    mask: [B, K] bool, the points that get a peak (the others get an all-zero map).
+    map_hw: target map size; stride: input pixels per map pixel.
+    sigma_input_px: the Gaussian's standard deviation in input pixels (sigma_input_px / stride
+      map pixels), so a config means the same thing at every map resolution.
+    background: append the pose-machine background channel, 1 - max over the K maps.
 
   Returns:
-    [B, H, W, L (+1)] float32.
+    [B, H, W, K (+1)] float32.
   """
-  maps = heatmaps.gaussian_heatmaps(heatmaps.input_to_map(points, stride), located(visibility),
-                                    map_hw[0], map_hw[1], sigma)
+  maps = heatmaps.gaussian_heatmaps(heatmaps.input_to_map(points, stride), mask, map_hw[0],
+                                    map_hw[1], sigma_input_px / stride)
   if background:
     maps = jnp.concatenate([maps, heatmaps.background_map(maps)], axis=-1)
   return maps
 
 
-def heatmap_l2(*, predictions: jax.Array, targets: jax.Array, example_mask: jax.Array,
-               channel_mask: jax.Array | None = None) -> jax.Array:
-  """Squared error summed over pixels and channels, averaged over masked-in examples.
+def heatmap_squared_error(*, predictions: jax.Array, targets: jax.Array,
+                          example_mask: jax.Array, channel_mask: jax.Array | None = None,
+                          normalize: str = "per_example") -> jax.Array:
+  """Squared error between predicted and target maps, for one output or a stack of them.
 
   Args:
-    predictions, targets: [B, H, W, C].
-    example_mask: [B] bool.
-    channel_mask: optional [B, C] bool; masked channels contribute nothing.
+    predictions: [B, H, W, C], or [S, B, H, W, C] for S stacked outputs (pose-machine stages,
+      hourglass stacks: intermediate supervision), each compared with the same targets.
+    targets: [B, H, W, C].
+    example_mask: [B] bool; masked-out examples count for nothing.
+    channel_mask: optional [B, C] bool; masked channels contribute zero error.
+    normalize: "per_example": the sum over pixels and channels of each example, averaged over
+      the masked-in examples (the pose machine's per-image loss). "per_element": the sum divided
+      by every element of the masked-in examples, masked channels included, N = B' * H * W * C
+      (the landmark-attention paper's 1/N over all array elements).
+
+  Returns:
+    a scalar, or [S] for stacked predictions.
   """
-  sq = jnp.square(predictions.astype(jnp.float32) - targets)
+  stacked = predictions.ndim == 5
+  preds = predictions if stacked else predictions[None]
+  sq = jnp.square(preds.astype(jnp.float32) - targets[None])
   if channel_mask is not None:
-    sq = sq * channel_mask[:, None, None, :].astype(sq.dtype)
-  return masked_mean(jnp.sum(sq, axis=(1, 2, 3)), example_mask)
+    sq = sq * channel_mask[None, :, None, None, :].astype(sq.dtype)
+  per_example = jnp.sum(sq, axis=(2, 3, 4))  # [S, B]
+  examples = example_mask.astype(jnp.float32)
+  total = jnp.sum(per_example * examples[None], axis=1)  # [S]
+  if normalize == "per_example":
+    denominator = jnp.maximum(jnp.sum(examples), 1.0)
+  elif normalize == "per_element":
+    denominator = jnp.maximum(jnp.sum(examples), 1.0) * (sq.shape[2] * sq.shape[3] * sq.shape[4])
+  else:
+    raise ValueError(f"unknown normalize {normalize!r}; use per_example or per_element")
+  value = total / denominator
+  return value if stacked else value[0]
 
 
 def softmax_cross_entropy(*, logits: jax.Array, labels: jax.Array,
@@ -74,18 +100,28 @@ def softmax_cross_entropy(*, logits: jax.Array, labels: jax.Array,
 
 
 def sigmoid_cross_entropy(*, logits: jax.Array, labels: jax.Array, label_mask: jax.Array,
-                          positive_weight: float = 1.0) -> jax.Array:
-  """Binary cross-entropy per label, averaged over the labels whose mask is set.
+                          positive_weight: float = 1.0, negative_weight: float = 1.0,
+                          normalize: str = "count") -> jax.Array:
+  """Binary cross-entropy per label with class weights, over the labels whose mask is set.
 
-  `positive_weight` > 1 is the asymmetric weighting of rare positives (the two-stream paper's
-  W = 332); 1 is the standard loss.
+  loss_i = -w_i [y_i log s(z_i) + (1 - y_i) log(1 - s(z_i))], w_i the weight of label i's class.
+  `positive_weight` > 1 weights rare positives up (the two-stream paper's W = 332); the
+  landmark-attention public code uses weights 0.1 (negative) and 1 (positive).
 
   Args:
     logits, labels: [B, A] (labels in {0, 1}; anything where masked out); label_mask: [B, A].
+    normalize: "count": sum_i loss_i / (number of labels counted); "weight":
+      sum_i loss_i / sum_i w_i, the weighted mean of PyTorch's `CrossEntropyLoss(weight=...)`.
   """
   logits = logits.astype(jnp.float32)
   labels = jnp.where(label_mask, labels, 0).astype(jnp.float32)
-  loss = -(positive_weight * labels * jax.nn.log_sigmoid(logits)
-           + (1.0 - labels) * jax.nn.log_sigmoid(-logits))
-  mask = label_mask.astype(jnp.float32)
-  return jnp.sum(loss * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+  weights = (labels * positive_weight + (1.0 - labels) * negative_weight)
+  weights = weights * label_mask.astype(jnp.float32)
+  nll = -(labels * jax.nn.log_sigmoid(logits) + (1.0 - labels) * jax.nn.log_sigmoid(-logits))
+  if normalize == "count":
+    denominator = jnp.sum(label_mask.astype(jnp.float32))
+  elif normalize == "weight":
+    denominator = jnp.sum(weights)
+  else:
+    raise ValueError(f"unknown normalize {normalize!r}; use count or weight")
+  return jnp.sum(weights * nll) / jnp.maximum(denominator, 1e-12)
