@@ -3,6 +3,8 @@
 Kept in the package (not in `configs/`) so config files can import it from anywhere.
 """
 
+from __future__ import annotations
+
 import ml_collections
 
 
@@ -28,6 +30,35 @@ def builder_config(data_cfg):
   return data_cfg.builder_config or None
 
 
+def parse_variants(arg: str | None, flags=(), options=None) -> dict:
+  """The variant part of `--config=path:variant` as a dict.
+
+  `"runlocal,ablation=no_attention"` -> {"runlocal": True, "ablation": "no_attention"}.
+
+  Args:
+    flags: the names allowed alone (e.g. "runlocal").
+    options: {name: allowed values} for `name=value` parts.
+
+  Raises:
+    ValueError: naming every unknown part and listing what is allowed.
+  """
+  options = options or {}
+  parsed, unknown = {}, []
+  for part in filter(None, (p.strip() for p in (arg or "").split(","))):
+    name, eq, value = part.partition("=")
+    if not eq and name in flags:
+      parsed[name] = True
+    elif eq and name in options and value in options[name]:
+      parsed[name] = value
+    else:
+      unknown.append(part)
+  if unknown:
+    allowed = [*flags, *(f"{k}={'|'.join(v)}" for k, v in options.items())]
+    raise ValueError(f"unknown config variant(s) {unknown}; allowed (comma-separated): "
+                     f"{', '.join(allowed)}")
+  return parsed
+
+
 def base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.system = ""
@@ -36,7 +67,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval_batch_size = 0  # 0: same as batch_size
   c.num_epochs = 1.0
   c.num_devices = 0  # 0: every device; the mesh splits the batch over them
-  c.phases = []  # empty: one phase of num_epochs; see fashion_jax.optim
+  # Empty: one phase of num_epochs. Else a list of dicts, each with `name`, `num_epochs` or
+  # `num_steps`, and optionally `trainable` (a regex over parameter paths) and overrides of
+  # `optimizer`, `loss`, `data` and `model` (see fashion_jax/optim.py and docs/training.md).
+  c.phases = []
   c.max_steps_per_phase = 0  # >0 caps each phase (smoke tests, benchmarks)
 
   c.data = ml_collections.ConfigDict()
@@ -49,6 +83,13 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.train_split = "train"
   c.data.eval_split = "validation"  # periodic evaluation and best-checkpoint selection
   c.data.test_split = "test"  # final evaluation
+  # Where the dataset has no labelled eval or test split (FashionAI as downloaded), these
+  # fractions of the labelled training split stand in for them. Chosen by a hash of each
+  # record's item id (views of one garment stay together) or, without item ids, of its image
+  # id and `seed`: the same records on every machine. See fashion_jax/data/splits.py.
+  c.data.holdout = ml_collections.ConfigDict(dict(validation=0.05, test=0.1, seed=0))
+  c.data.domain = ""  # "shop" or "street": train on that domain's examples only
+  c.data.eval_domain = ""  # the same for evaluation (eval and test)
   c.data.eval_max_examples = 0  # 0: the whole split
   c.data.image_size = (224, 224)  # network input (H, W)
   c.data.crop = "bbox"  # "bbox" or "image"
@@ -61,6 +102,11 @@ def base_config() -> ml_collections.ConfigDict:
 
   c.model = ml_collections.ConfigDict()
   c.model.dtype = "float32"  # compute dtype; parameters stay float32
+  # Converted ImageNet weights (tools/convert_weights.py), one file per sub-module:
+  # {top-level module name: path}; an empty path loads nothing. `pretrained_unused` lists the
+  # file entries the system may drop (e.g. the ImageNet classifier it replaced).
+  c.model.pretrained = ml_collections.ConfigDict()
+  c.model.pretrained_unused = ()
   c.loss = ml_collections.ConfigDict()
 
   c.optimizer = ml_collections.ConfigDict(dict(

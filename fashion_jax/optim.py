@@ -1,22 +1,38 @@
 """Optimisers, schedules, parameter freezing and training phases: all optax, all from config.
 
 A phase is data in the config (`config.phases`): a name, a length, which parameters train, and
-overrides for the optimiser, the loss and the data. Paper-specific schedules (pre-train one
-stream, then train jointly; shop then street) are phase lists, not forks of the trainer.
+overrides for the optimiser, the loss, the data and the model (switches that keep its
+parameters). An override of a field the config does not have is refused. Paper-specific
+schedules (pre-train one stream, then train jointly; shop then street) are phase lists, not
+forks of the trainer.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 
 import flax.traverse_util
 import ml_collections
 import optax
 
+PHASE_KEYS = ("name", "num_epochs", "num_steps", "trainable", "optimizer", "loss", "data",
+              "model")
+# Evaluation and the hold-out are the run's, not a phase's: a phase that overrides them is
+# refused rather than silently evaluated on the run's data.
+RUN_LEVEL_DATA = ("eval_split", "test_split", "eval_domain", "eval_max_examples", "holdout")
+
 
 @dataclasses.dataclass(frozen=True)
 class Phase:
+  """One training phase, resolved: absolute steps and the full configs it trains with.
+
+  `model` differs from `config.model` only where the phase switches training-time behaviour
+  (e.g. which landmarks drive an attention map); evaluation and prediction use `config.model`.
+  `steps_per_epoch` is that of the phase's own training data.
+  """
+
   name: str
   start_step: int
   num_steps: int
@@ -24,34 +40,70 @@ class Phase:
   optimizer: ml_collections.ConfigDict
   loss: ml_collections.ConfigDict
   data: ml_collections.ConfigDict
+  model: ml_collections.ConfigDict
+  steps_per_epoch: int
 
   @property
   def end_step(self) -> int:
     return self.start_step + self.num_steps
 
 
-def _merged(base: ml_collections.ConfigDict, overrides) -> ml_collections.ConfigDict:
+def _merged(base: ml_collections.ConfigDict, overrides, where: str) -> ml_collections.ConfigDict:
+  """`base` with `overrides` applied; a key `base` does not have is refused, naming it."""
   out = ml_collections.ConfigDict(base.to_dict())
-  if overrides:
-    out.update(dict(overrides))
+  for key, value in dict(overrides or {}).items():
+    if key not in out:
+      raise ValueError(f"{where}.{key} is not a config field; {where} has {sorted(out.keys())}")
+    nested = isinstance(value, Mapping | ml_collections.ConfigDict)
+    if isinstance(out[key], ml_collections.ConfigDict) and nested:
+      out[key] = _merged(out[key], value, f"{where}.{key}")
+    else:
+      out[key] = value
   return out
 
 
-def resolve_phases(config, steps_per_epoch: int) -> list[Phase]:
-  """The config's phases with absolute step ranges (one phase when `config.phases` is empty)."""
-  specs = list(config.get("phases") or []) or [{"name": "train", "num_epochs": config.num_epochs}]
+def phase_specs(config) -> list[dict]:
+  """The config's phase dicts (one phase of `num_epochs` when `config.phases` is empty),
+  checked: unknown keys and overrides of run-level fields are refused."""
+  specs = [dict(s) for s in (config.get("phases") or [])] or [
+      {"name": "train", "num_epochs": config.num_epochs}]
+  for i, spec in enumerate(specs):
+    where = f"phase {spec.get('name', i)!r}"
+    unknown = sorted(set(spec) - set(PHASE_KEYS))
+    if unknown:
+      raise ValueError(f"{where}: unknown keys {unknown}; a phase has {list(PHASE_KEYS)}")
+    if "name" not in spec or ("num_epochs" in spec) == ("num_steps" in spec):
+      raise ValueError(f"{where}: give a name and exactly one of num_epochs, num_steps")
+    run_level = sorted(set(dict(spec.get("data") or {})) & set(RUN_LEVEL_DATA))
+    if run_level:
+      raise ValueError(f"{where}: data.{run_level[0]} is the run's (evaluation is the same for "
+                       "every phase); set it in config.data")
+  return specs
+
+
+def resolve_phases(config, steps_per_epoch) -> list[Phase]:
+  """The config's phases with absolute step ranges.
+
+  Args:
+    steps_per_epoch: an int, or a function (phase data config) -> the steps per epoch of that
+      phase's training data (phases may read different data).
+  """
+  per_epoch = steps_per_epoch if callable(steps_per_epoch) else lambda _: steps_per_epoch
   phases, start = [], 0
-  for spec in specs:
-    spec = dict(spec)
-    steps = spec.get("num_steps") or round(spec["num_epochs"] * steps_per_epoch)
+  for spec in phase_specs(config):
+    where = f"phase {spec['name']!r}"
+    data = _merged(config.data, spec.get("data"), f"{where}: data")
+    epoch = per_epoch(data)
+    steps = spec.get("num_steps") or round(spec["num_epochs"] * epoch)
     if config.get("max_steps_per_phase"):
       steps = min(steps, config.max_steps_per_phase)
     phases.append(Phase(
         name=spec["name"], start_step=start, num_steps=int(steps),
         trainable=spec.get("trainable", ".*"),
-        optimizer=_merged(config.optimizer, spec.get("optimizer")),
-        loss=_merged(config.loss, spec.get("loss")),
-        data=_merged(config.data, spec.get("data"))))
+        optimizer=_merged(config.optimizer, spec.get("optimizer"), f"{where}: optimizer"),
+        loss=_merged(config.loss, spec.get("loss"), f"{where}: loss"),
+        data=data, model=_merged(config.model, spec.get("model"), f"{where}: model"),
+        steps_per_epoch=epoch))
     start += int(steps)
   return phases
 
@@ -94,9 +146,35 @@ def trainable_labels(params, pattern: str):
   return flax.traverse_util.unflatten_dict(labels, sep="/")
 
 
-def make_optimizer(phase: Phase, params, steps_per_epoch: int) -> optax.GradientTransformation:
+def updated_statistics(params, batch_stats, pattern: str):
+  """Per batch-norm statistic, whether it updates in a phase that trains `pattern`.
+
+  A statistic belongs to the module that holds it (`backbone/bn1/mean` to `backbone/bn1`); it
+  updates when that module's parameters train, so a frozen backbone keeps its ImageNet running
+  statistics. A statistic whose module has no parameters updates when its own path matches.
+
+  Returns:
+    A tree of bools shaped like `batch_stats` (static: the train step selects with it).
+  """
+  labels = flax.traverse_util.flatten_dict(params, sep="/")
+  regex = re.compile(pattern)
+  trained, owners = set(), set()
+  for path in labels:
+    module = path.rpartition("/")[0]
+    owners.add(module)
+    if regex.fullmatch(path):
+      trained.add(module)
+  flat = flax.traverse_util.flatten_dict(batch_stats or {}, sep="/")
+  mask = {}
+  for path in flat:
+    module = path.rpartition("/")[0]
+    mask[path] = module in trained if module in owners else bool(regex.fullmatch(path))
+  return flax.traverse_util.unflatten_dict(mask, sep="/") if mask else batch_stats
+
+
+def make_optimizer(phase: Phase, params) -> optax.GradientTransformation:
   cfg = phase.optimizer
-  schedule = learning_rate_schedule(cfg, steps_per_epoch)
+  schedule = learning_rate_schedule(cfg, phase.steps_per_epoch)
   if cfg.name == "adam":
     tx = optax.adam(schedule, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
   elif cfg.name == "adamw":

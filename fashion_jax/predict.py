@@ -20,7 +20,7 @@ import jax
 import numpy as np
 from absl import app, flags
 
-from fashion_jax import checkpoints, models, visualize
+from fashion_jax import checkpoints, models, state, steps, visualize
 from fashion_jax import run as run_lib
 from fashion_jax.data import pipeline, schema, transforms
 
@@ -38,8 +38,8 @@ class Predictor:
   def __init__(self, workdir: str):
     self.config = run_lib.load_config(workdir)
     self.system = models.get_system(self.config.system)
-    spec = run_lib.load_dataset_spec(workdir)
-    self.module = self.system.make_module(self.config.model, spec)
+    self.spec = run_lib.load_dataset_spec(workdir)
+    self.module = self.system.make_module(self.config.model, self.spec)
     self.example_fn = pipeline.make_example_fn(self.config.data, train=False)
     ckpt = checkpoints.Checkpointer(workdir, *self.system.best_metric)
     try:
@@ -52,21 +52,20 @@ class Predictor:
         raise FileNotFoundError(f"no checkpoint in {workdir}: train first")
     finally:
       ckpt.close()
-    self._apply = jax.jit(
-        lambda v, b: self.system.predict(self.module.apply(v, b, train=False), b))
+    self._apply = steps.compile_predict_step(self.module, self.system)
 
   def _example(self, image: np.ndarray, box=None) -> dict:
-    example = schema.empty_example(0)
+    example = schema.empty_example(self.spec.num_attributes)
     example.update(image=image, mask=np.zeros((*image.shape[:2], 1), np.uint8))
     if box is not None:
       example.update(bbox=np.asarray(box, np.float32), has_bbox=np.bool_(True))
     return self.example_fn(example, np.random.default_rng(0))
 
   def _init_variables(self) -> dict:
-    h, w = self.config.data.image_size
-    sample = self._example(np.zeros((h, w, 3), np.uint8))
-    batch = {k: np.asarray(sample[k])[None] for k in self.system.batch_fields}
-    return dict(self.module.init(jax.random.PRNGKey(0), batch, train=False))
+    """The structure the checkpoint is restored into (its values are replaced)."""
+    return state.init_variables(
+        self.module, self.system.batch_fields,
+        self.system.batch_source.placeholder(self.config.data, self.spec), 0)
 
   def __call__(self, images: list[np.ndarray], boxes=None) -> tuple[list[dict], dict]:
     """RGB uint8 images -> per image {prediction name: value}, points in original pixels;

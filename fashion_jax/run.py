@@ -11,29 +11,12 @@ import jax
 import ml_collections
 import numpy as np
 from absl import logging
-from jax.experimental import multihost_utils
 
-from fashion_jax import checkpoints, config_base, models, optim, sharding, writers
-from fashion_jax.data import datasets, pipeline
-from fashion_jax.models import weights
+from fashion_jax import checkpoints, models, optim, sharding, state, steps, writers
+from fashion_jax.data import batch_sources, catalog, folds, schema
 
 CONFIG_FILE = "config.json"
 SPEC_FILE = "dataset_spec.json"  # lets a run's model be rebuilt without its dataset on disk
-
-
-class Subset:
-  """The first `n` examples of a random-access source."""
-
-  def __init__(self, source, n: int):
-    self.source, self.n = source, min(n, len(source))
-
-  def __len__(self):
-    return self.n
-
-  def __getitem__(self, index):
-    if not 0 <= index < self.n:
-      raise IndexError(index)
-    return self.source[index]
 
 
 def save_config(config, workdir: str) -> None:
@@ -50,9 +33,7 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(json.load(f))
 
 
-def load_dataset_spec(workdir: str):
-  from fashion_jax.data import schema
-
+def load_dataset_spec(workdir: str) -> schema.DatasetSpec:
   path = os.path.join(workdir, SPEC_FILE)
   if not os.path.exists(path):
     raise FileNotFoundError(f"{path} not found: is {workdir!r} the workdir of a run?")
@@ -60,14 +41,9 @@ def load_dataset_spec(workdir: str):
     return schema.DatasetSpec.from_json(f.read())
 
 
-def open_builder(data_cfg):
-  name = config_base.dataset_name(data_cfg)
-  builder = datasets.get_builder(name, data_cfg.data_dir or None,
-                                 config=config_base.builder_config(data_cfg))
-  if jax.process_index() == 0:
-    datasets.ensure_prepared(builder)
-  multihost_utils.sync_global_devices("dataset prepared")
-  return builder
+def first(source, n: int):
+  """The first `n` examples of a random-access source (all when n <= 0)."""
+  return source if n <= 0 or n >= len(source) else folds.IndexedSource(source, np.arange(n))
 
 
 class Run:
@@ -77,23 +53,16 @@ class Run:
     self.config, self.workdir = config, workdir
     self.is_chief = jax.process_index() == 0
     self.system = models.get_system(config.system)
-    self.builder = open_builder(config.data)
-    self.spec = datasets.dataset_spec(self.builder)
-    self.sources = self.builder.as_data_source()
-    for split in (config.data.train_split, config.data.eval_split):
-      if split not in self.sources:
-        raise ValueError(f"dataset {self.builder.name!r} has no split {split!r}; it has "
-                         f"{sorted(self.sources)}")
+    self.catalog = catalog.Catalog(progress=bool(config.progress))
+    self.dataset = self.catalog.open(config.data)
+    self.spec = self.dataset.spec
+    self.selections = self.catalog.selections(config.data, self.system.labels)
     self.module = self.system.make_module(config.model, self.spec)
     self.mesh = sharding.make_mesh(config.get("num_devices", 0))
     if config.batch_size % self.mesh.size:
       raise ValueError(f"batch_size {config.batch_size} is not divisible by the "
                        f"{self.mesh.size} devices of the mesh")
-    self.steps_per_epoch = len(self.sources[config.data.train_split]) // config.batch_size
-    if self.steps_per_epoch == 0:
-      raise ValueError(f"the training split has fewer examples than batch_size "
-                       f"{config.batch_size}")
-    self.phases = optim.resolve_phases(config, self.steps_per_epoch)
+    self.phases = optim.resolve_phases(config, self._steps_per_epoch)
     self.total_steps = self.phases[-1].end_step
     self.checkpointer = checkpoints.Checkpointer(workdir, *self.system.best_metric)
     self.writer = writers.MetricWriter(workdir, enabled=self.is_chief)
@@ -101,43 +70,101 @@ class Run:
       save_config(config, workdir)
       with open(os.path.join(workdir, SPEC_FILE), "w") as f:
         f.write(self.spec.to_json())
-    logging.info("%s on %s: %d steps/epoch, phases %s, mesh %s", config.system, self.builder.name,
-                 self.steps_per_epoch, [(p.name, p.num_steps) for p in self.phases],
+    logging.info("%s on %s: phases %s, mesh %s", config.system, self.dataset.name,
+                 [(p.name, p.num_steps, p.steps_per_epoch) for p in self.phases],
                  dict(self.mesh.shape))
 
-  def train_source(self, phase: optim.Phase):
-    return self.sources[phase.data.train_split]
+  # --- data -------------------------------------------------------------------------------
 
-  def eval_source(self, split: str | None = None):
-    source = self.sources[split or self.config.data.eval_split]
-    limit = self.config.data.get("eval_max_examples", 0)
-    return Subset(source, limit) if limit else source
+  def _train_selection(self, data_cfg):
+    dataset = self.catalog.open(data_cfg)
+    if not dataset.spec.same_heads(self.spec):
+      raise ValueError(f"a phase reads {dataset.name}, whose categories or attributes differ "
+                       f"from those of {self.dataset.name} that the model is sized for")
+    missing = dataset.spec.missing_labels(data_cfg.train_split, self.system.batch_source.labels)
+    if missing:
+      raise ValueError(f"{self.config.system} forms its training batches by "
+                       f"{'/'.join(missing)}, which {dataset.name}:{data_cfg.train_split} lacks")
+    return self.catalog.selections(data_cfg, self.system.labels)["train"]
+
+  def _steps_per_epoch(self, data_cfg) -> int:
+    selection = self._train_selection(data_cfg)
+    steps = selection.size(self.catalog.open(data_cfg).sizes) // self.config.batch_size
+    if steps == 0:
+      raise ValueError(f"the training data ({selection.description}) has fewer examples than "
+                       f"batch_size {self.config.batch_size}")
+    return steps
+
+  def train_data(self, phase: optim.Phase, seed: int,
+                 start_step: int) -> batch_sources.TrainData:
+    """What the system's batch source reads in `phase`, from `start_step` of the phase."""
+    selection = self._train_selection(phase.data)
+
+    def columns(fields):
+      every = self.catalog.columns(phase.data, selection.split, fields)
+      if selection.indices is None:
+        return every
+      return {k: v[selection.indices] for k, v in every.items()}
+
+    return batch_sources.TrainData(
+        source=self.catalog.source(phase.data, selection), data_cfg=phase.data, columns=columns,
+        global_batch=self.config.batch_size, seed=seed, start_step=start_step,
+        process_index=jax.process_index(), process_count=jax.process_count())
+
+  def eval_source(self, role: str = "eval"):
+    """The records of the eval (checkpoint selection) or test (final) role."""
+    source = self.catalog.source(self.config.data, self.selections[role])
+    return first(source, self.config.data.get("eval_max_examples", 0))
+
+  def describe(self, role: str) -> dict:
+    """What a role reads, for the log and the results files."""
+    return {"dataset": self.dataset.name, "records": self.selections[role].description,
+            "num_examples": len(self.eval_source(role)) if role != "train" else None}
+
+  # --- model ------------------------------------------------------------------------------
+
+  def placeholder(self, data_cfg=None) -> dict:
+    return self.system.batch_source.placeholder(data_cfg or self.config.data, self.spec)
 
   def device_fields(self, batch: dict) -> dict:
     """The fields the model and loss read; everything else stays on the host."""
     return {k: batch[k] for k in self.system.batch_fields}
 
+  def init_variables(self) -> dict:
+    """Model variables initialised from `config.seed` (identical on every process), with the
+    sub-modules named in `config.model.pretrained` loaded from their files."""
+    variables = state.init_variables(self.module, self.system.batch_fields, self.placeholder(),
+                                     self.config.seed)
+    return state.load_pretrained(variables, self.config.model)
+
+  @functools.cache  # noqa: B019 (one Run per run; phases are few)
+  def module_for(self, index: int):
+    """The module phase `index` trains: the run's, or one with the phase's model switches,
+    which must keep every parameter and statistic (checked here, refused otherwise)."""
+    phase = self.phases[index]
+    if phase.model.to_dict() == self.config.model.to_dict():
+      return self.module
+    module = self.system.make_module(phase.model, self.spec)
+    shapes = lambda m, d: jax.tree.map(lambda x: (x.shape, x.dtype), jax.eval_shape(
+        lambda: state.init_variables(m, self.system.batch_fields, self.placeholder(d), 0)))
+    if shapes(module, phase.data) != shapes(self.module, self.config.data):
+      raise ValueError(f"phase {phase.name!r}: its model overrides change the model's "
+                       "parameters; a phase may only switch behaviour that keeps them")
+    return module
+
+  def train_step(self, index: int, params, batch_stats):
+    """The compiled update of phase `index` (frozen modules also keep their statistics)."""
+    phase = self.phases[index]
+    update_stats = None
+    if phase.trainable != ".*" and batch_stats:
+      update_stats = optim.updated_statistics(params, batch_stats, phase.trainable)
+    return steps.compile_train_step(self.module_for(index), self.system, phase.loss,
+                                    update_stats)
+
   @functools.cached_property
   def predict_step(self):
     """(variables, batch) -> the system's predictions; compiled once per run."""
-    return jax.jit(lambda v, b: self.system.predict(self.module.apply(v, b, train=False), b))
-
-  def init_variables(self) -> dict:
-    """Model variables initialised from `config.seed` (identical on every process), with the
-    backbone replaced by `config.model.pretrained` weights when a path is given."""
-    example_fn = pipeline.make_example_fn(self.config.data, train=False)
-    example = example_fn(self.sources[self.config.data.train_split][0], np.random.default_rng(0))
-    sample = {k: np.asarray(v)[None] for k, v in self.device_fields(example).items()}
-    key = jax.random.PRNGKey(self.config.seed)
-    init = jax.jit(lambda k, b: self.module.init({"params": k, "dropout": k}, b, train=False))
-    variables = dict(init(key, sample))
-    model_cfg = self.config.model
-    if model_cfg.get("pretrained"):  # e.g. ImageNet weights from tools/convert_weights.py
-      variables = weights.load_pretrained(variables, model_cfg.pretrained,
-                                          at=model_cfg.pretrained_at,
-                                          allow_unused=tuple(model_cfg.pretrained_unused))
-      logging.info("backbone %r loaded from %s", model_cfg.pretrained_at, model_cfg.pretrained)
-    return variables
+    return steps.compile_predict_step(self.module, self.system)
 
   def close(self) -> None:
     self.checkpointer.close()

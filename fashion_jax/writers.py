@@ -24,13 +24,13 @@ def flatten(tree: dict, prefix: str = "") -> dict:
   return out
 
 
-def _jsonable(value):
+def jsonable(value):
   if isinstance(value, np.ndarray | np.generic):
     value = value.tolist()
   if isinstance(value, float) and not math.isfinite(value):
     return None  # JSON has no NaN; null reads as "undefined"
   if isinstance(value, list):
-    return [_jsonable(v) for v in value]
+    return [jsonable(v) for v in value]
   return value
 
 
@@ -52,7 +52,7 @@ class MetricWriter:
       return
     flat = flatten(metrics)
     record = {"step": int(step), "split": split, "time": time.time(),
-              **{k: _jsonable(v) for k, v in flat.items()}}
+              **{k: jsonable(v) for k, v in flat.items()}}
     self._jsonl.write(json.dumps(record) + "\n")
     self._jsonl.flush()
     for name, value in flat.items():

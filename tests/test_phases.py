@@ -5,7 +5,7 @@ import jax
 import numpy as np
 import pytest
 
-from fashion_jax import optim, run, train
+from fashion_jax import optim, run, state, train
 
 PHASES = [dict(name="stage1_only", num_steps=2, trainable="stage1_.*"),
           dict(name="joint", num_steps=2, optimizer=dict(learning_rate=1e-3))]
@@ -14,8 +14,9 @@ PHASES = [dict(name="stage1_only", num_steps=2, trainable="stage1_.*"),
 def _params(config, workdir):
   r = run.Run(config, workdir)
   try:
-    state, _ = train.restore_or_init(r)
-    return jax.tree.map(np.asarray, state.params), int(state.step), r.init_variables()["params"]
+    train_state, _ = state.restore_or_init(r)
+    return (jax.tree.map(np.asarray, train_state.params), int(train_state.step),
+            r.init_variables()["params"])
   finally:
     r.close()
 

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from fashion_jax import evaluate, run, train
+from fashion_jax import evaluate, run, state, train
 
 
 def _train_losses(workdir):
@@ -21,8 +21,8 @@ def _train_losses(workdir):
 def _final_params(config, workdir):
   r = run.Run(config, workdir)
   try:
-    state, _ = train.restore_or_init(r)
-    return jax.tree.map(np.asarray, state.params), int(state.step)
+    train_state, _ = state.restore_or_init(r)
+    return jax.tree.map(np.asarray, train_state.params), int(train_state.step)
   finally:
     r.close()
 

@@ -6,15 +6,16 @@ and model FLOP utilisation (MFU).
   python -m tools.bench_step --config=configs/fpm.py --config.model.dtype=bfloat16 \
       --peak_tflops=989
 
-The batch is a fixed random batch of the right shapes (the input pipeline is not measured), so
-the number is the device's. The step is the trainer's own `train_step`, jitted over the mesh with
-donated state. FLOPs come from XLA's cost analysis of the compiled step; MFU = achieved FLOP/s
-over `--peak_tflops` (default: a table of known accelerators for the compute dtype).
+The batch is a fixed random batch of the right shapes for the dataset's heads (the input
+pipeline is not measured), so the number is the device's. The step is the trainer's own
+`fashion_jax.steps.train_step`, jitted over the mesh with donated state, on variables
+initialised as every run initialises them. FLOPs come from XLA's cost analysis of the compiled
+step; MFU = achieved FLOP/s over `--peak_tflops` (default: a table of known accelerators for the
+compute dtype).
 """
 
 from __future__ import annotations
 
-import functools
 import time
 
 import jax
@@ -22,8 +23,8 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from fashion_jax import models, optim, sharding, train
-from fashion_jax.data import pipeline, schema, synth
+from fashion_jax import models, optim, sharding, state, steps
+from fashion_jax.data import schema, synth
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file, optionally `path:variant`.")
@@ -52,29 +53,18 @@ def benchmark_spec() -> schema.DatasetSpec:
       attribute_group_names=("all",) if n else ())
 
 
-class _BenchRun:
-  """The parts of `fashion_jax.run.Run` a train step needs, without a dataset on disk."""
-
-  def __init__(self, config):
-    self.config = config
-    self.system = models.get_system(config.system)
-    self.spec = benchmark_spec()
-    self.module = self.system.make_module(config.model, self.spec)
-    self.mesh = sharding.make_mesh(config.get("num_devices", 0))
-    self.steps_per_epoch = 1000
-
-
-def fake_batch(config, system, batch_size: int) -> dict:
-  """A batch with the shapes and dtypes the pipeline produces (random image, centred points)."""
-  h, w = config.data.image_size
-  example = schema.empty_example(synth.SYNTH_SPEC.num_attributes)
+def fake_batch(config, system, spec: schema.DatasetSpec, batch_size: int) -> dict:
+  """A batch of the system's fields with the shapes and dtypes the pipeline produces for
+  `spec` (random image, visible points spread over the input)."""
   rng = np.random.default_rng(0)
-  example.update(image=rng.integers(0, 256, (h, w, 3), dtype=np.uint8),
-                 mask=np.zeros((h, w, 1), np.uint8), has_bbox=np.bool_(False))
-  for name in ("keypoints", "landmarks"):
-    example[name] = rng.uniform(0, min(h, w), example[name].shape).astype(np.float32)
-    example[f"{name}_visibility"][:] = schema.VISIBLE
-  example = pipeline.make_example_fn(config.data, train=False)(example, rng)
+  example = system.batch_source.placeholder(config.data, spec)
+  h, w = config.data.image_size
+  for name, value in example.items():
+    if name == "image" or name.endswith("/image"):
+      example[name] = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    elif name.endswith(("keypoints", "landmarks")):
+      example[name] = rng.uniform(0, min(h, w), np.shape(value)).astype(np.float32)
+      example[f"{name}_visibility"] = np.full(np.shape(value)[:-1], schema.VISIBLE, np.int8)
   return {k: np.stack([np.asarray(example[k])] * batch_size) for k in system.batch_fields}
 
 
@@ -91,37 +81,39 @@ def peak_tflops(dtype: str) -> float:
 def main(argv):
   del argv
   config = FLAGS.config
-  run = _BenchRun(config)
-  phase = optim.resolve_phases(config, run.steps_per_epoch)[0]
-  batch = fake_batch(config, run.system, config.batch_size)
-  init = jax.jit(lambda k, b: run.module.init({"params": k, "dropout": k}, b, train=False))
-  variables = dict(init(jax.random.PRNGKey(0), {k: v[:1] for k, v in batch.items()}))
-  tx = optim.make_optimizer(phase, variables["params"], run.steps_per_epoch)
-  state = sharding.put_replicated(train.create_state(run, variables, tx), run.mesh)
-  device_batch = sharding.put_batch(batch, run.mesh)
-  step = jax.jit(functools.partial(train.train_step, run=run, loss_cfg=phase.loss),
-                 donate_argnums=0)
+  system = models.get_system(config.system)
+  spec = benchmark_spec()
+  module = system.make_module(config.model, spec)
+  mesh = sharding.make_mesh(config.get("num_devices", 0))
+  phase = optim.resolve_phases(config, steps_per_epoch=1000)[0]
+  batch = fake_batch(config, system, spec, config.batch_size)
+  variables = state.init_variables(module, system.batch_fields,
+                                   {k: v[0] for k, v in batch.items()}, config.seed)
+  tx = optim.make_optimizer(phase, variables["params"])
+  train_state = sharding.put_replicated(state.create_state(variables, tx, config.seed), mesh)
+  device_batch = sharding.put_batch(batch, mesh)
+  step = steps.compile_train_step(module, system, phase.loss)
 
   t0 = time.perf_counter()
-  compiled = step.lower(state, device_batch).compile()
+  compiled = step.lower(train_state, device_batch).compile()
   compile_s = time.perf_counter() - t0
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, list) else cost
   flops = float(cost.get("flops", float("nan"))) if cost else float("nan")
   for _ in range(2):
-    state, metrics = compiled(state, device_batch)
+    train_state, metrics = compiled(train_state, device_batch)
   jax.block_until_ready(metrics)
   times = []
   for _ in range(FLAGS.steps):
     t0 = time.perf_counter()
-    state, metrics = compiled(state, device_batch)
+    train_state, metrics = compiled(train_state, device_batch)
     jax.block_until_ready(metrics)
     times.append(time.perf_counter() - t0)
   step_s = float(np.median(times))
-  params = sum(x.size for x in jax.tree.leaves(state.params))
-  achieved = flops / step_s / 1e12 / run.mesh.size
+  params = sum(x.size for x in jax.tree.leaves(train_state.params))
+  achieved = flops / step_s / 1e12 / mesh.size
   peak = peak_tflops(config.model.dtype)
-  print(f"system {config.system}  device {jax.devices()[0].device_kind} x{run.mesh.size}  "
+  print(f"system {config.system}  device {jax.devices()[0].device_kind} x{mesh.size}  "
         f"backend {jax.default_backend()}  dtype {config.model.dtype}")
   print(f"batch {config.batch_size}  input {tuple(config.data.image_size)}  "
         f"params {params / 1e6:.2f}M")

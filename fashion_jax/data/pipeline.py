@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 import grain
 import numpy as np
 
-from fashion_jax.data import transforms
+from fashion_jax.data import schema, transforms
 
 # Fields passed through from the stored example unchanged.
 _LABEL_FIELDS = ("category", "attributes", "dcsa_labels", "domain", "item_id", "clothes_type",
@@ -56,12 +56,22 @@ def make_example_fn(data_cfg, train: bool):
   return fn
 
 
-def _read_options(data_cfg) -> grain.ReadOptions:
+def placeholder_example(data_cfg, spec: schema.DatasetSpec) -> dict:
+  """An evaluation example of the right shapes and dtypes with nothing annotated: what
+  `module.init` is traced with (no dataset needs to be on disk)."""
+  h, w = data_cfg.image_size
+  example = schema.empty_example(spec.num_attributes)
+  example.update(image=np.zeros((h, w, 3), np.uint8), mask=np.zeros((h, w, 1), np.uint8),
+                 image_id="placeholder")
+  return make_example_fn(data_cfg, train=False)(example, np.random.default_rng(0))
+
+
+def read_options(data_cfg) -> grain.ReadOptions:
   return grain.ReadOptions(num_threads=int(data_cfg.get("num_threads", 2)),
                            prefetch_buffer_size=int(data_cfg.get("prefetch", 4)))
 
 
-def _local_batch(global_batch: int, process_count: int) -> int:
+def local_batch(global_batch: int, process_count: int) -> int:
   if global_batch % process_count:
     raise ValueError(f"batch size {global_batch} is not divisible by {process_count} processes")
   return global_batch // process_count
@@ -70,7 +80,7 @@ def _local_batch(global_batch: int, process_count: int) -> int:
 def train_dataset(source: Sequence[dict], data_cfg, *, global_batch: int, seed: int,
                   process_index: int = 0, process_count: int = 1) -> grain.MapDataset:
   """Endless random-access dataset of this process's training batches; index = global step."""
-  local = _local_batch(global_batch, process_count)
+  local = local_batch(global_batch, process_count)
   example_fn = make_example_fn(data_cfg, train=True)
   ds = grain.MapDataset.source(source).shuffle(seed=seed).repeat()
   ds = ds.random_map(example_fn, seed=seed + 1).batch(local, drop_remainder=True)
@@ -82,7 +92,7 @@ def train_batches(source, data_cfg, *, global_batch: int, seed: int, start_step:
   """Prefetching iterator over training batches starting at `start_step`."""
   ds = train_dataset(source, data_cfg, global_batch=global_batch, seed=seed,
                      process_index=process_index, process_count=process_count)
-  return iter(ds[start_step:].to_iter_dataset(_read_options(data_cfg)))
+  return iter(ds[start_step:].to_iter_dataset(read_options(data_cfg)))
 
 
 def num_eval_batches(num_examples: int, global_batch: int) -> int:
@@ -92,7 +102,7 @@ def num_eval_batches(num_examples: int, global_batch: int) -> int:
 def eval_dataset(source: Sequence[dict], data_cfg, *, global_batch: int,
                  process_index: int = 0, process_count: int = 1) -> grain.MapDataset:
   """This process's evaluation batches (no augmentation); padding carries `valid=False`."""
-  local = _local_batch(global_batch, process_count)
+  local = local_batch(global_batch, process_count)
   n = len(source)
   if n == 0:
     raise ValueError("the evaluation split is empty")
@@ -110,4 +120,4 @@ def eval_dataset(source: Sequence[dict], data_cfg, *, global_batch: int,
 
 
 def eval_batches(source, data_cfg, **kwargs) -> Iterator[dict]:
-  return iter(eval_dataset(source, data_cfg, **kwargs).to_iter_dataset(_read_options(data_cfg)))
+  return iter(eval_dataset(source, data_cfg, **kwargs).to_iter_dataset(read_options(data_cfg)))

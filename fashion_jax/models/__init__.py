@@ -1,16 +1,23 @@
-"""Model registry: config.system -> the `System` a model file exports."""
+"""Model registry: `config.system = "<name>"` is the `SYSTEM` of `fashion_jax/models/<name>.py`,
+so a new system is one new model file (see `fashion_jax.models.base.System`)."""
 
 import importlib
+import importlib.util
+import pkgutil
 
 from fashion_jax.models.base import System
 
-SYSTEMS = {
-    "fpm": "fashion_jax.models.fpm",
-    "landmark_attention": "fashion_jax.models.landmark_attention",
-}
+
+def known_systems() -> list[str]:
+  """The model files that export a `SYSTEM` (imports each module)."""
+  names = [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
+  return sorted(n for n in names if hasattr(importlib.import_module(f"{__name__}.{n}"), "SYSTEM"))
 
 
 def get_system(name: str) -> System:
-  if name not in SYSTEMS:
-    raise ValueError(f"unknown system {name!r}; known: {sorted(SYSTEMS)}")
-  return importlib.import_module(SYSTEMS[name]).SYSTEM
+  module = None
+  if name.isidentifier() and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+    module = importlib.import_module(f"{__name__}.{name}")
+  if not isinstance(getattr(module, "SYSTEM", None), System):
+    raise ValueError(f"unknown system {name!r}; known: {known_systems()}")
+  return module.SYSTEM

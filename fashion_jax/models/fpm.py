@@ -2,14 +2,16 @@
 FashionAI keypoints.
 
 Architecture (paper section 2; the layer sizes it leaves open follow the convolutional pose
-machine of Wei et al. 2016 that it builds on):
+machine of Wei et al. 2016 that it builds on, as in CPM's released model):
   * stage 1: image features by five convolutions (9x9x128 + pool, 9x9x128 + pool, 9x9x128 +
     pool, 5x5x32, 9x9x512) and two 1x1 convolutions (512, L+1) -> belief maps c_1 at 1/8 of the
     input (512 -> 64);
-  * stages t >= 2: shared image features x' (one sub-network, the same four convolutions as the
-    start of stage 1, computed once and shared by every later stage), concatenated with c_{t-1};
-    three 11x11x128 convolutions (a large receptive field on the 8x-downscaled maps) and two 1x1
-    convolutions (128, L+1) -> c_t;
+  * stages t >= 2: image features x'. As in CPM, the three 9x9x128 convolutions (with their
+    pools) are one sub-network computed once and shared by every stage t >= 2 (the paper: "we
+    share the weights of corresponding convolutional layers across stages"), and each stage has
+    its own 5x5x32 convolution on top of it. Its output is concatenated with c_{t-1}; three
+    11x11x128 convolutions (a large receptive field on the 8x-downscaled maps) and two 1x1
+    convolutions (128, L+1) give c_t;
   * L keypoints + 1 background channel; ReLU after every convolution but the last of a stage.
 Loss (eq. 4-5): for every stage, the squared error between belief maps and Gaussian-peak targets
 summed over pixels and all L+1 channels; summed over stages (intermediate supervision), averaged
@@ -23,10 +25,10 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from fashion_jax import metrics, reporting
+from fashion_jax import baselines, losses, metrics, reporting
 from fashion_jax.data import image_conventions, schema, transforms
-from fashion_jax.losses import heatmap_l2, keypoint_heatmap_targets
 from fashion_jax.models.base import System
 from fashion_jax.ops import heatmaps
 
@@ -57,11 +59,11 @@ class ConvStack(nn.Module):
 
 class FashionPoseMachine(nn.Module):
   """Multi-stage pose machine. `__call__(batch, train)` reads `batch["image"]` [B, H, W, 3]
-  uint8 and returns `{"belief_maps": [B, T, H/8, W/8, L+1] float32}`."""
+  uint8 and returns `{"belief_maps": [T, B, H/8, W/8, L+1] float32}`, stages first."""
 
   num_keypoints: int = len(schema.KEYPOINT_NAMES)
   num_stages: int = 6
-  feature_widths: Sequence[int] = (128, 128, 128, 32)  # x and x': conv1-4, pools after 1-3
+  feature_widths: Sequence[int] = (128, 128, 128, 32)  # conv1-4 of x and x'; pools after 1-3
   feature_kernels: Sequence[int] = (9, 9, 9, 5)
   stage1_widths: Sequence[int] = (512, 512)  # conv5 (9x9), then the first 1x1 convolution
   stage1_kernels: Sequence[int] = (9, 1)
@@ -70,28 +72,29 @@ class FashionPoseMachine(nn.Module):
   refine_depth: int = 3  # large-kernel convolutions per stage t >= 2
   dtype: jnp.dtype = jnp.float32
 
-  def _features(self, name):
-    return ConvStack(self.feature_widths, self.feature_kernels, pool_after=(True, True, True),
-                     dtype=self.dtype, name=name)
-
   @nn.compact
   def __call__(self, batch, train: bool = False):
     del train  # no batch norm or dropout in the pose machine
     image = image_conventions.normalize(batch["image"], self.dtype)
     channels = self.num_keypoints + 1
-    x = self._features("stage1_features")(image)
+    pools = (True,) * (len(self.feature_widths) - 1)
+    x = ConvStack(self.feature_widths, self.feature_kernels, pool_after=pools, dtype=self.dtype,
+                  name="stage1_features")(image)
     belief = ConvStack((*self.stage1_widths, channels), (*self.stage1_kernels, 1),
                        relu_last=False, dtype=self.dtype, name="stage1_head")(x)
     stages = [belief]
-    if self.num_stages > 1:
-      shared = self._features("shared_features")(image)  # x', computed once for stages >= 2
-      for t in range(2, self.num_stages + 1):
-        widths = (self.refine_width,) * (self.refine_depth + 1) + (channels,)
-        kernels = (self.refine_kernel,) * self.refine_depth + (1, 1)
-        belief = ConvStack(widths, kernels, relu_last=False, dtype=self.dtype,
-                           name=f"stage{t}")(jnp.concatenate([shared, belief], axis=-1))
-        stages.append(belief)
-    return {"belief_maps": jnp.stack(stages, axis=1).astype(jnp.float32)}
+    if self.num_stages > 1:  # x': the pooled trunk, computed once for every stage t >= 2
+      shared = ConvStack(self.feature_widths[:-1], self.feature_kernels[:-1], pool_after=pools,
+                         dtype=self.dtype, name="shared_features")(image)
+    for t in range(2, self.num_stages + 1):
+      own = ConvStack(self.feature_widths[-1:], self.feature_kernels[-1:], dtype=self.dtype,
+                      name=f"stage{t}_features")(shared)
+      widths = (self.refine_width,) * (self.refine_depth + 1) + (channels,)
+      kernels = (self.refine_kernel,) * self.refine_depth + (1, 1)
+      belief = ConvStack(widths, kernels, relu_last=False, dtype=self.dtype,
+                         name=f"stage{t}")(jnp.concatenate([own, belief], axis=-1))
+      stages.append(belief)
+    return {"belief_maps": jnp.stack(stages).astype(jnp.float32)}
 
 
 def make_module(model_cfg, spec: schema.DatasetSpec) -> FashionPoseMachine:
@@ -106,25 +109,29 @@ def make_module(model_cfg, spec: schema.DatasetSpec) -> FashionPoseMachine:
 
 
 def _stride(outputs, batch) -> float:
-  return batch["image"].shape[1] / outputs["belief_maps"].shape[2]
+  return losses.heatmap_stride(batch["image"].shape[1:3], outputs["belief_maps"].shape[2:4])
 
 
 def loss(outputs: dict, batch: dict, loss_cfg) -> tuple[jax.Array, dict[str, jax.Array]]:
-  """Stage-wise L2 to Gaussian-peak targets (with background), summed over stages."""
-  maps = outputs["belief_maps"]  # [B, T, h, w, L+1]
-  targets = keypoint_heatmap_targets(
-      points=batch["keypoints"], visibility=batch["keypoints_visibility"],
-      map_hw=maps.shape[2:4], stride=_stride(outputs, batch), sigma=loss_cfg.sigma,
-      background=True)
-  terms = {f"stage{t + 1}": heatmap_l2(predictions=maps[:, t], targets=targets,
-                                       example_mask=batch["valid"])
-           for t in range(maps.shape[1])}
-  return sum(terms.values()), terms
+  """Stage-wise L2 to Gaussian-peak targets (with background), summed over stages.
+
+  Every annotated keypoint (visible or occluded: FashionAI gives coordinates for both) gets a
+  peak of `loss_cfg.heatmap_sigma_input_px` input pixels; absent ones an empty map.
+  """
+  maps = outputs["belief_maps"]  # [T, B, h, w, L+1]
+  targets = losses.heatmap_targets(
+      points=batch["keypoints"], mask=batch["keypoints_visibility"] != schema.ABSENT,
+      map_hw=maps.shape[2:4], stride=_stride(outputs, batch),
+      sigma_input_px=loss_cfg.heatmap_sigma_input_px, background=True)
+  per_stage = losses.heatmap_squared_error(predictions=maps, targets=targets,
+                                           example_mask=batch["valid"], normalize="per_example")
+  terms = {f"stage{t + 1}": per_stage[t] for t in range(maps.shape[0])}
+  return jnp.sum(per_stage), terms
 
 
 def predict(outputs: dict, batch: dict) -> dict[str, jax.Array]:
   """Keypoints [B, 24, 2] in network-input pixels from the last stage's maps."""
-  last = outputs["belief_maps"][:, -1, ..., :-1]  # drop the background channel
+  last = outputs["belief_maps"][-1, ..., :-1]  # drop the background channel
   points, scores = heatmaps.argmax_decode(last)
   return {"keypoints": heatmaps.map_to_input(points, _stride(outputs, batch)),
           "keypoint_scores": scores}
@@ -145,8 +152,15 @@ def report(results_by_method: dict[str, dict]) -> str:
   return reporting.fashionai_table({m: r["fashionai_ne"] for m, r in results_by_method.items()})
 
 
+def mean_baseline(truth: dict, spec: schema.DatasetSpec) -> dict[str, np.ndarray]:
+  """The "training mean" predictor: every keypoint at its mean annotated training position."""
+  del spec
+  return {"keypoints": baselines.mean_points(truth["keypoints"], truth["keypoints_visibility"],
+                                             truth["valid"])}
+
+
 SYSTEM = System(
     name="fpm", make_module=make_module,
-    batch_fields=("image", "keypoints", "keypoints_visibility", "valid"),
+    batch_fields=("image", "keypoints", "keypoints_visibility", "valid"), labels=("keypoints",),
     loss=loss, predict=predict, score=score, report=report,
-    best_metric=("fashionai_ne/mean", "min"))
+    best_metric=("fashionai_ne/mean", "min"), mean_baseline=mean_baseline)

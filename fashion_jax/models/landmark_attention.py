@@ -8,8 +8,9 @@ A in (0, 1)^{28x28x512}. The features become F_new = (1/2 + A) * F, the rest of 
 conv5, pool5, fc6, fc7) runs on them, and two linear heads predict the category and the
 attributes. With `attention=False` F is left unchanged: the plain multi-task VGG-16 baseline.
 
-Loss (`fashion_jax.models.multitask`): L2 on heatmaps against Gaussian targets (visible
-landmarks only), category cross-entropy, attribute binary cross-entropy with unknown labels
+Loss (`fashion_jax.models.multitask`): the paper's (1/N) L2 on heatmaps against Gaussian targets
+(maps of landmarks that are not visible masked), category cross-entropy, attribute binary
+cross-entropy with the public code's class weights (0.1 negative, 1 positive) and unknown labels
 masked, weighted by `config.loss.weights`.
 """
 
@@ -84,5 +85,6 @@ def make_module(model_cfg, spec: schema.DatasetSpec) -> LandmarkAttentionNet:
 
 SYSTEM = System(
     name="landmark_attention", make_module=make_module, batch_fields=multitask.BATCH_FIELDS,
-    loss=multitask.loss, predict=multitask.predict, score=multitask.score,
-    report=multitask.report, best_metric=("category/top3", "max"))
+    labels=multitask.LABELS, loss=multitask.loss, predict=multitask.predict,
+    score=multitask.score, report=multitask.report, best_metric=("category/top3", "max"),
+    mean_baseline=multitask.mean_baseline)

@@ -11,27 +11,30 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from fashion_jax import losses, metrics, reporting
+from fashion_jax import baselines, losses, metrics, reporting
 from fashion_jax.data import schema, transforms
 from fashion_jax.ops import heatmaps
 
 
 def landmark_heatmap_loss(outputs: dict, batch: dict, loss_cfg) -> jax.Array:
-  """Mean squared error to Gaussian targets over the elements of VISIBLE landmarks' maps.
+  """The landmark-attention paper's L2 loss, (1/N) sum (M - M')^2 over every map element.
 
-  Maps of occluded, truncated or absent landmarks are masked out (no loss, no gradient); the
-  mean is over the counted elements (the paper's 1/N with N the number of map elements).
+  N counts all elements of the 8 maps of every example (the paper's "total number of array
+  elements", as in its public code's `.mean()`); the maps of landmarks that are not VISIBLE are
+  masked to zero error (no gradient) but still counted in N. Targets: Gaussians of
+  `loss_cfg.heatmap_sigma_input_px` network-input pixels at the visible landmarks.
   """
   maps = outputs["landmark_heatmaps"]
-  stride = batch["image"].shape[1] / maps.shape[1]
   visible = batch["landmarks_visibility"] == schema.VISIBLE
-  targets = heatmaps.gaussian_heatmaps(heatmaps.input_to_map(batch["landmarks"], stride),
-                                       visible, maps.shape[1], maps.shape[2],
-                                       loss_cfg.heatmap_sigma / stride)
-  mask = (visible & batch["valid"][:, None]).astype(jnp.float32)[:, None, None, :]
-  squared = jnp.square(maps.astype(jnp.float32) - targets) * mask
-  return jnp.sum(squared) / jnp.maximum(jnp.sum(mask) * maps.shape[1] * maps.shape[2], 1.0)
+  stride = losses.heatmap_stride(batch["image"].shape[1:3], maps.shape[-3:-1])
+  targets = losses.heatmap_targets(points=batch["landmarks"], mask=visible,
+                                   map_hw=maps.shape[-3:-1], stride=stride,
+                                   sigma_input_px=loss_cfg.heatmap_sigma_input_px)
+  return losses.heatmap_squared_error(predictions=maps, targets=targets,
+                                      example_mask=batch["valid"], channel_mask=visible,
+                                      normalize="per_element")
 
 
 def category_loss(outputs: dict, batch: dict, loss_cfg) -> jax.Array:
@@ -42,11 +45,17 @@ def category_loss(outputs: dict, batch: dict, loss_cfg) -> jax.Array:
 
 
 def attribute_loss(outputs: dict, batch: dict, loss_cfg) -> jax.Array:
-  """Binary cross-entropy over the attributes; unknown labels (-1) are masked out."""
+  """Class-weighted binary cross-entropy over the attributes; unknown labels (-1) are masked.
+
+  `loss_cfg.attribute_class_weights` = (negative, positive) and `attribute_normalize` ("count"
+  or "weight"): see `losses.sigmoid_cross_entropy`.
+  """
   known = (batch["attributes"] >= 0) & batch["valid"][:, None]
+  negative, positive = loss_cfg.attribute_class_weights
   return losses.sigmoid_cross_entropy(logits=outputs["attribute_logits"],
                                       labels=batch["attributes"], label_mask=known,
-                                      positive_weight=loss_cfg.attribute_positive_weight)
+                                      positive_weight=positive, negative_weight=negative,
+                                      normalize=loss_cfg.attribute_normalize)
 
 
 TERMS = {"landmarks": landmark_heatmap_loss, "category": category_loss,
@@ -63,6 +72,7 @@ def loss(outputs: dict, batch: dict, loss_cfg) -> tuple[jax.Array, dict[str, jax
 
 BATCH_FIELDS = ("image", "landmarks", "landmarks_visibility", "category", "attributes",
                 "valid")
+LABELS = ("landmarks", "bbox", "category", "attributes")  # bbox: the NE protocol's crop
 
 
 def predict(outputs: dict, batch: dict) -> dict[str, jax.Array]:
@@ -93,6 +103,16 @@ def score(predictions: dict, batch: dict, spec: schema.DatasetSpec) -> dict:
           groups=spec.attribute_groups, group_names=spec.attribute_group_names,
           valid=batch["valid"]),
   }
+
+
+def mean_baseline(truth: dict, spec: schema.DatasetSpec) -> dict[str, np.ndarray]:
+  """The "training mean" predictor: mean visible landmark positions (network-input frame),
+  category frequencies and attribute positive rates of the training examples in `truth`."""
+  return {"landmarks": baselines.mean_points(truth["landmarks"], truth["landmarks_visibility"],
+                                             truth["valid"]),
+          "category_scores": baselines.class_frequencies(truth["category"], truth["valid"],
+                                                         spec.num_categories),
+          "attribute_scores": baselines.positive_rates(truth["attributes"], truth["valid"])}
 
 
 def report(results_by_method: dict[str, dict]) -> str:

@@ -1,0 +1,102 @@
+"""The datasets of one run, opened once: builders, specs, random-access sources, record columns
+and the train/eval/test selections of any data config (a phase may read another dataset)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import numpy as np
+import tqdm
+from absl import logging
+from jax.experimental import multihost_utils
+
+from fashion_jax import config_base
+from fashion_jax.data import datasets, folds, schema, splits
+
+_PIXELS = ("image", "mask")
+
+
+@dataclasses.dataclass
+class OpenDataset:
+  builder: object
+  spec: schema.DatasetSpec
+  sources: dict  # stored split -> random-access source of decoded examples
+
+  @property
+  def name(self) -> str:
+    config = self.builder.builder_config
+    return f"{self.builder.name}/{config.name}" if config else self.builder.name
+
+  @property
+  def sizes(self) -> dict[str, int]:
+    return {split: len(source) for split, source in self.sources.items()}
+
+
+def _key(data_cfg) -> tuple:
+  config = config_base.builder_config(data_cfg)
+  config = tuple(sorted(config.items())) if isinstance(config, dict) else config
+  return config_base.dataset_name(data_cfg), config, data_cfg.data_dir or ""
+
+
+class Catalog:
+  """Opens each dataset a run reads once and remembers what it read of it."""
+
+  def __init__(self, progress: bool = True):
+    self.progress = progress
+    self._open, self._columns = {}, {}
+
+  def open(self, data_cfg) -> OpenDataset:
+    key = _key(data_cfg)
+    if key not in self._open:
+      name = config_base.dataset_name(data_cfg)
+      builder = datasets.get_builder(name, data_cfg.data_dir or None,
+                                     config=config_base.builder_config(data_cfg))
+      if jax.process_index() == 0:
+        datasets.ensure_prepared(builder)
+      multihost_utils.sync_global_devices(f"dataset {name} prepared")
+      self._open[key] = OpenDataset(builder, datasets.dataset_spec(builder),
+                                    dict(builder.as_data_source()))
+    return self._open[key]
+
+  def columns(self, data_cfg, split: str, fields: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """{field: [N] values of every record of `split`}, images left undecoded (cached)."""
+    import tensorflow_datasets as tfds
+
+    key = (_key(data_cfg), split)
+    have = self._columns.setdefault(key, {})
+    wanted = [f for f in fields if f not in have]
+    if wanted:
+      dataset = self.open(data_cfg)
+      skip = {name: tfds.decode.SkipDecoding() for name in _PIXELS}
+      source = dataset.builder.as_data_source(split, decoders=skip)
+      rows = {f: [] for f in wanted}
+      for index in tqdm.trange(len(source), desc=f"reading {dataset.name}:{split} ids",
+                               disable=not self.progress or jax.process_index() != 0,
+                               leave=False):
+        example = source[index]
+        for f in wanted:
+          rows[f].append(example[f])
+      have.update({f: np.asarray(v) for f, v in rows.items()})
+    return {f: have[f] for f in fields}
+
+  def selections(self, data_cfg, labels) -> dict[str, splits.Selection]:
+    """Train/eval/test selections of `data_cfg` with its domain filters applied."""
+    dataset = self.open(data_cfg)
+    chosen = splits.resolve(data_cfg, dataset.spec, dataset.sizes, labels,
+                            lambda split, fields: self.columns(data_cfg, split, fields))
+    for role, domain in (("train", data_cfg.domain), ("eval", data_cfg.eval_domain),
+                         ("test", data_cfg.eval_domain)):
+      if domain:
+        selection = chosen[role]
+        domains = self.columns(data_cfg, selection.split, ("domain",))["domain"]
+        chosen[role] = splits.restrict_to_domain(selection, domain, domains)
+    for role, selection in chosen.items():
+      logging.info("%s data: %s %s", role, dataset.name, selection.description)
+    return chosen
+
+  def source(self, data_cfg, selection: splits.Selection):
+    """The random-access source of a selection."""
+    source = self.open(data_cfg).sources[selection.split]
+    return source if selection.indices is None else folds.IndexedSource(source,
+                                                                        selection.indices)

@@ -1,0 +1,85 @@
+"""Model variables and train states: initialisation (with pretrained weights), creation, resume
+and the change of optimiser at a phase boundary. Shared by training, evaluation, `predict` and
+`tools/bench_step`, so that every one of them initialises a model the same way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+import optax
+from absl import logging
+from flax.training import train_state
+
+from fashion_jax import optim, sharding
+from fashion_jax.models import weights
+
+
+class TrainState(train_state.TrainState):
+  """Parameters, optimiser state, batch-norm statistics, the run's rng and the step. The apply
+  function is not part of the state: it is the phase's (`fashion_jax.steps`)."""
+
+  batch_stats: Any = None
+  rng: jax.Array = None
+
+
+def init_variables(module, fields: tuple[str, ...], example: dict, seed: int) -> dict:
+  """`module.init` on a batch of one `example` (only `fields`), keyed by `seed`: identical on
+  every process and machine."""
+  batch = {k: np.asarray(example[k])[None] for k in fields}
+  key = jax.random.PRNGKey(seed)
+  init = jax.jit(lambda k, b: module.init({"params": k, "dropout": k}, b, train=False))
+  return dict(init(key, batch))
+
+
+def pretrained_files(model_cfg) -> list[tuple[str, str]]:
+  """(module path, weights file) pairs of `model_cfg.pretrained` that name a file."""
+  pretrained = model_cfg.get("pretrained") or {}
+  if isinstance(pretrained, str):  # configs written before several loads were supported
+    return [(model_cfg.get("pretrained_at", "backbone"), pretrained)]
+  return [(at.replace("__", "/"), path) for at, path in dict(pretrained).items() if path]
+
+
+def load_pretrained(variables: dict, model_cfg) -> dict:
+  """`variables` with every sub-module named in `model_cfg.pretrained` replaced by its file."""
+  for at, path in pretrained_files(model_cfg):
+    variables = weights.load_pretrained(variables, path, at=at,
+                                        allow_unused=tuple(model_cfg.get("pretrained_unused", ())))
+    logging.info("%s loaded from %s", at, path)
+  return variables
+
+
+def create_state(variables: dict, tx: optax.GradientTransformation, seed: int) -> TrainState:
+  return TrainState.create(apply_fn=None, params=variables["params"], tx=tx,
+                           batch_stats=variables.get("batch_stats", {}),
+                           rng=jax.random.fold_in(jax.random.PRNGKey(seed), 1))
+
+
+def variables_of(state: TrainState) -> dict:
+  """The model variables of a train state (as `module.init` returns them: no empty
+  collections)."""
+  variables = {"params": state.params}
+  if state.batch_stats:
+    variables["batch_stats"] = state.batch_stats
+  return variables
+
+
+def restore_or_init(run) -> tuple[TrainState, int]:
+  """The run's latest checkpoint, else its initial state; and the index of the phase whose
+  optimiser the state holds."""
+  variables = run.init_variables()
+  step = run.checkpointer.latest_step()
+  owner = 0 if step is None else optim.phase_at(run.phases, max(step - 1, 0))
+  tx = optim.make_optimizer(run.phases[owner], variables["params"])
+  state = sharding.put_replicated(create_state(variables, tx, run.config.seed), run.mesh)
+  if step is None:
+    return state, 0
+  logging.info("resuming from step %d (phase %s)", step, run.phases[owner].name)
+  return run.checkpointer.restore(state, step), owner
+
+
+def enter_phase(run, state: TrainState, index: int) -> TrainState:
+  """Keeps parameters, statistics, rng and step; starts the phase's optimiser afresh."""
+  tx = optim.make_optimizer(run.phases[index], state.params)
+  return state.replace(tx=tx, opt_state=sharding.put_replicated(tx.init(state.params), run.mesh))
