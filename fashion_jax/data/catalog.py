@@ -44,7 +44,7 @@ class Catalog:
 
   def __init__(self, progress: bool = True):
     self.progress = progress
-    self._open, self._columns = {}, {}
+    self._open, self._columns, self._selections = {}, {}, {}
 
   def open(self, data_cfg) -> OpenDataset:
     key = _key(data_cfg)
@@ -81,7 +81,15 @@ class Catalog:
     return {f: have[f] for f in fields}
 
   def selections(self, data_cfg, labels) -> dict[str, splits.Selection]:
-    """Train/eval/test selections of `data_cfg` with its domain filters applied."""
+    """Train/eval/test selections of `data_cfg` with its domain filters applied (cached)."""
+    fields = ("train_split", "eval_split", "test_split", "domain", "eval_domain")
+    key = (_key(data_cfg), tuple(labels), *(data_cfg[f] for f in fields),
+           tuple(sorted(data_cfg.holdout.items())))
+    if key not in self._selections:
+      self._selections[key] = self._select(data_cfg, labels)
+    return self._selections[key]
+
+  def _select(self, data_cfg, labels) -> dict[str, splits.Selection]:
     dataset = self.open(data_cfg)
     chosen = splits.resolve(data_cfg, dataset.spec, dataset.sizes, labels,
                             lambda split, fields: self.columns(data_cfg, split, fields))
