@@ -78,6 +78,16 @@ def peak_tflops(dtype: str) -> float:
   return float("nan")
 
 
+def median_seconds(fn, rounds: int) -> tuple[float, list[float]]:
+  """Median wall time of `fn()` (which blocks until its results are ready) over `rounds`."""
+  times = []
+  for _ in range(rounds):
+    t0 = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - t0)
+  return float(np.median(times)), times
+
+
 def main(argv):
   del argv
   config = FLAGS.config
@@ -100,16 +110,21 @@ def main(argv):
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, list) else cost
   flops = float(cost.get("flops", float("nan"))) if cost else float("nan")
-  for _ in range(2):
-    train_state, metrics = compiled(train_state, device_batch)
-  jax.block_until_ready(metrics)
-  times = []
-  for _ in range(FLAGS.steps):
-    t0 = time.perf_counter()
-    train_state, metrics = compiled(train_state, device_batch)
+  holder = {"state": train_state}
+
+  def one_step():
+    holder["state"], metrics = compiled(holder["state"], device_batch)
     jax.block_until_ready(metrics)
-    times.append(time.perf_counter() - t0)
-  step_s = float(np.median(times))
+
+  median_seconds(one_step, 2)  # warm-up
+  step_s, times = median_seconds(one_step, FLAGS.steps)
+  train_state = holder["state"]
+  # The prediction step evaluation and `predict` use, on the trained variables.
+  predict = steps.compile_predict_step(module, system)
+  variables = sharding.put_replicated(state.variables_of(train_state), mesh)
+  run_predict = lambda: jax.block_until_ready(predict(variables, device_batch))
+  median_seconds(run_predict, 2)
+  predict_s, _ = median_seconds(run_predict, FLAGS.steps)
   params = sum(x.size for x in jax.tree.leaves(train_state.params))
   achieved = flops / step_s / 1e12 / mesh.size
   peak = peak_tflops(config.model.dtype)
@@ -120,6 +135,8 @@ def main(argv):
   print(f"compile {compile_s:.1f} s  step median {step_s * 1e3:.1f} ms "
         f"(min {min(times) * 1e3:.1f}, max {max(times) * 1e3:.1f})  "
         f"{config.batch_size / step_s:.1f} images/s")
+  print(f"predict step median {predict_s * 1e3:.1f} ms  "
+        f"{config.batch_size / predict_s:.1f} images/s")
   mfu = (f"MFU {achieved / peak:.1%} (peak {peak} TFLOP/s)" if np.isfinite(peak) and peak > 0
          else "MFU unknown: no peak known for this device, give --peak_tflops")
   print(f"FLOPs/step {flops / 1e9:.1f} G  achieved {achieved:.2f} TFLOP/s per device  {mfu}")
