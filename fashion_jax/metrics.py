@@ -1,4 +1,4 @@
-"""Evaluation metrics as pure numpy functions over a whole evaluation set (DESIGN.md section 5).
+"""Evaluation metrics as pure numpy functions over a whole evaluation set (docs/evaluation.md).
 
 Each takes explicit arrays (predictions, ground truth, masks) and returns a flat dict of floats
 and lists that is written to JSON as it is. Coordinates are in the original image's pixels.

@@ -253,9 +253,9 @@ def test_show_synth_draws_one_row_per_item(tmp_path):
 
 
 def test_colour_histograms_do_not_reveal_the_category():
-  """DESIGN.md section 7: a colour-histogram predictor must do clearly worse than a trained
-  model. 5-nearest-neighbour on 64-bin RGB histograms of held-out garments scores at chance
-  (the trained runlocal model reaches 92% top-3, docs/synthetic.md)."""
+  """The synthetic set's contract (docs/synthetic.md): a colour-histogram predictor must do
+  clearly worse than a trained model. 5-nearest-neighbour on 64-bin RGB histograms of held-out
+  garments scores at chance (the trained runlocal model reaches 92% top-3, docs/synthetic.md)."""
   options = SynthOptions(image_size=48)
 
   def histograms(first, n):

@@ -1,6 +1,6 @@
 """Readers of the DeepFashion `list_*.txt` files shared by Category & Attribute and FLD.
 
-Formats (DESIGN.md section 6): every list starts with a count line and a column-name line; rows
+Formats (docs/datasets.md): every list starts with a count line and a column-name line; rows
 are whitespace separated with alignment padding; image names are paths like `img/<item>/img_1.jpg`
 relative to the folder that holds `img/`.
 """

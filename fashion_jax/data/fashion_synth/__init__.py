@@ -1,4 +1,4 @@
-"""The built-in synthetic dataset (DESIGN.md section 7) as a TFDS builder."""
+"""The built-in synthetic dataset (docs/synthetic.md) as a TFDS builder."""
 
 from fashion_jax.data.fashion_synth.fashion_synth import FashionSynth, FashionSynthConfig
 

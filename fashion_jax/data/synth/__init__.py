@@ -1,4 +1,4 @@
-"""Procedural renderer of the built-in synthetic dataset (DESIGN.md section 7).
+"""Procedural renderer of the built-in synthetic dataset (docs/synthetic.md).
 
   from fashion_jax.data.synth import SynthOptions, render_example, SYNTH_SPEC
   example = render_example(seed=0, index=0, options=SynthOptions(image_size=256))
