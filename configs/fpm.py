@@ -47,7 +47,7 @@ def get_config(arg=None):
   c.log_every_steps = 100
   c.checkpoint_every_steps = 2000
 
-  if variants.get("runlocal"):  # 9 minutes on 2 CPU cores (measured), data generation included
+  if variants.get("runlocal"):  # 14 minutes on 2 CPU cores (measured), data generation included
     c.batch_size = 16
     c.num_epochs = 8.0
     c.data.synth = config_base.synth_data(
