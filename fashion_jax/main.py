@@ -37,7 +37,9 @@ def main(argv):
 
   if FLAGS.distributed:
     jax.distributed.initialize()
-  from fashion_jax import evaluate, train
+  from fashion_jax import compile_cache, evaluate, train
+
+  logging.info("compilation cache: %s", compile_cache.enable() or "off")
 
   logging.info("JAX %s: process %d/%d, devices %s", jax.__version__, jax.process_index(),
                jax.process_count(), jax.devices())

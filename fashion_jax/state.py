@@ -4,6 +4,7 @@ and the change of optimiser at a phase boundary. Shared by training, evaluation,
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -24,13 +25,18 @@ class TrainState(train_state.TrainState):
   rng: jax.Array = None
 
 
+@functools.lru_cache(maxsize=32)
+def _compiled_init(module):
+  """One jitted `init` per module (modules are hashable dataclasses): the run, its untrained
+  baseline and a resumed run reuse it instead of tracing the model again."""
+  return jax.jit(lambda k, b: module.init({"params": k, "dropout": k}, b, train=False))
+
+
 def init_variables(module, fields: tuple[str, ...], example: dict, seed: int) -> dict:
   """`module.init` on a batch of one `example` (only `fields`), keyed by `seed`: identical on
   every process and machine."""
   batch = {k: np.asarray(example[k])[None] for k in fields}
-  key = jax.random.PRNGKey(seed)
-  init = jax.jit(lambda k, b: module.init({"params": k, "dropout": k}, b, train=False))
-  return dict(init(key, batch))
+  return dict(_compiled_init(module)(jax.random.PRNGKey(seed), batch))
 
 
 def pretrained_files(model_cfg) -> list[tuple[str, str]]:

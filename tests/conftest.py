@@ -8,6 +8,21 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
 
 import pytest  # noqa: E402
 
+
+@pytest.fixture(scope="session", autouse=True)
+def compilation_cache(tmp_path_factory):
+  """One persistent compilation cache for the session: the many tiny runs that compile the same
+  steps (resume, phases, baselines) load them instead. Subprocesses and xdist workers share it."""
+  from fashion_jax import compile_cache
+
+  root = tmp_path_factory.getbasetemp()
+  if os.environ.get("PYTEST_XDIST_WORKER"):  # workers share one cache (entries are atomic files)
+    root = root.parent
+  path = str(root / "jax_cache")
+  os.environ["FASHION_JAX_CACHE_DIR"] = path
+  compile_cache.enable(path)
+  return path
+
 # Shop views only (views_per_item=1): centred, upright garments that a toy model learns in a
 # few dozen steps; street views are exercised by tests/test_synth.py and the runlocal configs.
 TINY_SYNTH = dict(image_size=64, num_train=48, num_validation=16, num_test=16, seed=0,
