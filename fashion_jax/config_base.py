@@ -72,6 +72,9 @@ def base_config() -> ml_collections.ConfigDict:
   # `optimizer`, `loss`, `data` and `model` (see fashion_jax/optim.py and docs/training.md).
   c.phases = []
   c.max_steps_per_phase = 0  # >0 caps each phase (smoke tests, benchmarks)
+  # >0: stop training when this many evaluations of the last phase in a row did not improve the
+  # best checkpoint's metric (the final evaluation then uses the best checkpoint).
+  c.early_stopping_patience = 0
 
   c.data = ml_collections.ConfigDict()
   # "": the paper's dataset (`paper_dataset`) when `data_dir` is given, else the synthetic one.

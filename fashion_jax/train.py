@@ -9,6 +9,8 @@ retraces an uninterrupted one.
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import threading
 
@@ -57,12 +59,36 @@ class _StopFlag:
       signal.signal(sig, handler)
 
 
+EARLY_STOP_FILE = "early_stopped.json"
+
+
+def _stalled(run: Run, index: int, eval_at: set[int], step: int) -> bool:
+  """Early stopping: the last phase's last `config.early_stopping_patience` evaluations did not
+  improve the best metric. Read from the best checkpoint, so it holds across a resume."""
+  patience = run.config.get("early_stopping_patience", 0)
+  if not patience or index != len(run.phases) - 1:
+    return False
+  best = run.checkpointer.best_step()
+  since = max(run.phases[index].start_step, -1 if best is None else best)
+  return len([s for s in eval_at if since < s <= step]) >= patience
+
+
+def _early_stop_step(run: Run) -> int | None:
+  path = os.path.join(run.workdir, EARLY_STOP_FILE)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)["step"]
+
+
 def _eval_steps(run: Run, phase: optim.Phase) -> set[int]:
   every = max(1, round(run.config.eval_every_epochs * phase.steps_per_epoch))
   return set(range(phase.start_step + every, phase.end_step, every)) | {phase.end_step}
 
 
-def _train_phase(run: Run, state: TrainState, index: int, stop: _StopFlag) -> TrainState:
+def _train_phase(run: Run, state: TrainState, index: int,
+                 stop: _StopFlag) -> tuple[TrainState, bool]:
+  """Trains phase `index` from `state`; also says whether early stopping ended it."""
   phase, config = run.phases[index], run.config
   start = int(state.step)
   step_fn = run.train_step(index, state.params, state.batch_stats)
@@ -103,13 +129,21 @@ def _train_phase(run: Run, state: TrainState, index: int, stop: _StopFlag) -> Tr
           run.writer.write(step + 1, "eval", results)
           run.checkpointer.save_best(step + 1, variables_of(state), writers.flatten(results))
         run.checkpointer.save_latest(step + 1, state)
+        if (step + 1) in eval_at and _stalled(run, index, eval_at, step + 1):
+          logging.warning("early stopping at step %d: %d evaluations without a better %s "
+                          "(best at step %s)", step + 1, config.early_stopping_patience,
+                          run.checkpointer.best_metric, run.checkpointer.best_step())
+          if run.is_chief:
+            with open(os.path.join(run.workdir, EARLY_STOP_FILE), "w") as f:
+              json.dump({"step": step + 1, "best_step": run.checkpointer.best_step()}, f)
+          return state, True
       if stop.requested:
         logging.warning("stopped at step %d; rerun the same command to resume", step + 1)
         break
     settle()
   finally:
     progress.close()
-  return state
+  return state, False
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
@@ -118,12 +152,15 @@ def train_and_evaluate(config, workdir: str) -> dict:
   run = Run(config, workdir)
   try:
     state, owner = restore_or_init(run)
+    stopped_early = _early_stop_step(run) == int(state.step)
     with _StopFlag() as stop:
       for index in range(optim.phase_at(run.phases, int(state.step)), len(run.phases)):
+        if stopped_early:
+          break
         if index != owner:
           state, owner = enter_phase(run, state, index), index
         if int(state.step) < run.phases[index].end_step:
-          state = _train_phase(run, state, index, stop)
+          state, stopped_early = _train_phase(run, state, index, stop)
         if stop.requested:
           return {}
     return evaluate.final_evaluation(run, variables_of(state), int(state.step))
