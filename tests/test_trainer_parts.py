@@ -105,7 +105,8 @@ def test_phase_overrides_that_cannot_be_honoured_are_refused(two_view_config, tm
 def test_phases_change_data_and_model_and_frozen_modules_keep_their_statistics(
     two_view_config, tmp_path):
   """Phase 1 trains the heads on shop images with dropout off and the VGG backbone (with batch
-  norm) frozen; phase 2 trains everything on street images; phase 3 reads another dataset."""
+  norm) frozen; phase 2 trains everything on street images; a third phase would read another
+  dataset."""
   c = two_view_config
   c.phases = [dict(name="heads_on_shop", num_steps=2, trainable="(?!backbone/).*",
                    data=dict(domain="shop"), model=dict(dropout_rate=0.0)),
@@ -126,11 +127,12 @@ def test_phases_change_data_and_model_and_frozen_modules_keep_their_statistics(
     initial = run.init_variables()
   finally:
     run.close()
+  c.phases = c.phases[:2]  # train the two domain phases (the latest two checkpoints are kept)
   train.train_and_evaluate(c, workdir)
   run = run_lib.Run(c, workdir)
   try:
     final, _ = state.restore_or_init(run)
-    assert int(final.step) == 5
+    assert int(final.step) == 4
     # Saved at the end of phase 1, with phase 1's optimiser.
     after_1 = run.checkpointer.restore(state.enter_phase(run, final, 0), step=2)
   finally:
@@ -209,5 +211,30 @@ def test_triplets_pair_street_anchors_with_shop_images_and_resume_exactly(two_vi
 def test_systems_are_found_by_model_file_name():
   assert models.get_system("fpm").name == "fpm"
   with pytest.raises(ValueError, match=r"unknown system 'pose'; known: \['fpm', "
-                                       r"'landmark_attention'\]"):
+                                       r"'landmark_attention', 'two_stream'\]"):
     models.get_system("pose")
+
+
+def test_early_stopping_counts_evaluations_of_the_last_phase_since_the_best(tmp_path):
+  import types
+
+  from fashion_jax import optim as optim_lib
+
+  config = config_base.base_config()
+  config.phases = [dict(name="pre", num_steps=10), dict(name="joint", num_steps=10)]
+  config.early_stopping_patience = 2
+  phases = optim_lib.resolve_phases(config, steps_per_epoch=2)
+  best = {"step": None}
+  run = types.SimpleNamespace(config=config, phases=phases, workdir=str(tmp_path),
+                              checkpointer=types.SimpleNamespace(best_step=lambda: best["step"]))
+  evals = {12, 14, 16, 18, 20}
+  assert not train._stalled(run, 0, {2, 4, 6, 8, 10}, 10)  # never in an earlier phase
+  best["step"] = 8  # the best came before the last phase: its own evaluations count
+  assert not train._stalled(run, 1, evals, 12) and train._stalled(run, 1, evals, 14)
+  best["step"] = 14
+  assert not train._stalled(run, 1, evals, 16) and train._stalled(run, 1, evals, 18)
+  config.early_stopping_patience = 0
+  assert not train._stalled(run, 1, evals, 20)
+  assert train._early_stop_step(run) is None
+  (tmp_path / train.EARLY_STOP_FILE).write_text('{"step": 18, "best_step": 14}')
+  assert train._early_stop_step(run) == 18  # a rerun at step 18 trains no further
