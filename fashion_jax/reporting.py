@@ -74,3 +74,18 @@ def deepfashion_classification_table(categories: dict[str, dict],
     rows[method] = values
   return ("DeepFashion category accuracy and attribute recall, % (higher is better)\n"
           + format_table(columns, rows, fmt="{:.2f}"))
+
+
+def two_stream_table(results: dict[str, dict]) -> str:
+  """Table 1 of the two-stream paper: landmark NE, category top-3/5 accuracy and attribute
+  top-3/5 recall over all attributes (%, NE as a fraction).
+
+  Args:
+    results: method -> the multi-task metrics dict (`landmarks`, `category`, `attributes`).
+  """
+  rows = {m: [r["landmarks"]["mean"], 100 * r["category"]["top3"], 100 * r["category"]["top5"],
+              100 * r["attributes"]["all"]["top3"], 100 * r["attributes"]["all"]["top5"]]
+          for m, r in results.items()}
+  table = format_table(["Landmarks NE", "Category top-3", "top-5", "Attribute top-3", "top-5"],
+                       rows)
+  return "DeepFashion-C: landmarks (NE, lower is better), category and attributes (%)\n" + table

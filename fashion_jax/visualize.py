@@ -32,6 +32,16 @@ def draw_points(image: np.ndarray, truth: np.ndarray, visibility: np.ndarray,
   return panel
 
 
+def overlay_map(image: np.ndarray, attention: np.ndarray, scale: int = 2) -> np.ndarray:
+  """The image enlarged `scale` times with an [h, w] map in [0, 1] laid over it (JET colours,
+  resized to the image: it may be coarser, e.g. a feature-map attention)."""
+  h, w = image.shape[:2]
+  values = cv2.resize(np.asarray(attention, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+  colours = cv2.applyColorMap(np.uint8(np.clip(values, 0, 1) * 255), cv2.COLORMAP_JET)
+  blend = (0.5 * image + 0.5 * cv2.cvtColor(colours, cv2.COLOR_BGR2RGB)).astype(np.uint8)
+  return cv2.resize(blend, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+
+
 def grid(panels: list[np.ndarray], columns: int = 4) -> np.ndarray:
   """Tiles equally sized panels into one image (black where the last row is short)."""
   h, w, _ = panels[0].shape

@@ -19,6 +19,7 @@ from real_fixtures import (
 
 from configs import fpm as fpm_config
 from configs import landmark_attention as lda_config
+from configs import two_stream as tsmt_config
 from fashion_jax import run as run_lib
 from fashion_jax import train
 from fashion_jax.data import catalog, prepare, splits
@@ -123,3 +124,25 @@ def test_clothing_attributes_prepares_from_the_unpacked_archive(tmp_path, top_fo
   assert summary.examples == {"train": 6}
   assert any("top folder ClothingAttributeDataset/" in note for note in summary.notes) == (
       top_folder)
+
+
+def test_two_stream_on_deepfashion_coarse_with_both_phases(tmp_path):
+  """The paper's schedule (landmark stream, then joint) on the paper's dataset."""
+  data_dir, _ = _prepared(tmp_path, "deepfashion_attributes", write_deepfashion_coarse,
+                          config="coarse")
+  config = _small(tsmt_config.get_config("runlocal"), data_dir)
+  config.model.update(dict(hourglass_features=8, resnet_width=4))
+  config.eval_every_epochs = 1.0
+  workdir = str(tmp_path / "tsmt")
+  train.train_and_evaluate(config, workdir)
+  saved = _results(workdir)
+  assert saved["data"]["records"] == "'test'" and saved["eval_data"]["records"] == "'validation'"
+  assert list(saved["methods"]) == ["two_stream (step 4)", "untrained", "training mean"]
+  for method in saved["methods"].values():
+    assert np.isfinite(method["landmarks/mean"]) and np.isfinite(method["category/top5"])
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    phases = [json.loads(line) for line in f]
+  trained = [r for r in phases if r["split"] == "train"]
+  assert [r["step"] for r in trained] == [1, 2, 3, 4]
+  assert "loss/category" not in trained[1] and "loss/category" in trained[2]  # phase 2 joins
+  assert os.path.exists(os.path.join(workdir, "predictions_test.png"))

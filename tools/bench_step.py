@@ -5,6 +5,8 @@ and model FLOP utilisation (MFU).
   python -m tools.bench_step --config=configs/fpm.py:runlocal --config.batch_size=32
   python -m tools.bench_step --config=configs/fpm.py --config.model.dtype=bfloat16 \
       --peak_tflops=989
+  python -m tools.bench_step --config=configs/two_stream.py --num_categories=50 \
+      --num_attributes=1000 --without=boundary_source=none   # the boundary map's share
 
 The batch is a fixed random batch of the right shapes for the dataset's heads (the input
 pipeline is not measured), so the number is the device's. The step is the trainer's own
@@ -16,9 +18,11 @@ compute dtype).
 
 from __future__ import annotations
 
+import ast
 import time
 
 import jax
+import ml_collections
 import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
@@ -33,6 +37,9 @@ flags.DEFINE_float("peak_tflops", 0.0, "Peak TFLOP/s of one device for MFU; 0: l
 flags.DEFINE_integer("num_categories", 0, "Head sizes of a real dataset (e.g. DeepFashion's 50 and "
                      "1000); 0: the synthetic dataset's.")
 flags.DEFINE_integer("num_attributes", 0, "See --num_categories.")
+flags.DEFINE_string("without", "", "A model override, e.g. `boundary_source=none`: the train step "
+                    "is timed again with it, and the share of step time the part it removes "
+                    "takes is printed.")
 
 # Dense peak TFLOP/s per device by (device kind substring, compute dtype).
 _PEAKS = {("H100", "bfloat16"): 989.0, ("H100", "float32"): 67.0,
@@ -88,29 +95,22 @@ def median_seconds(fn, rounds: int) -> tuple[float, list[float]]:
   return float(np.median(times)), times
 
 
-def main(argv):
-  del argv
-  config = FLAGS.config
-  system = models.get_system(config.system)
-  spec = benchmark_spec()
+def time_train_step(config, system, spec, mesh, batch) -> dict:
+  """Compiles the train step of `config` and times it on `batch` (see the module docstring)."""
   module = system.make_module(config.model, spec)
-  mesh = sharding.make_mesh(config.get("num_devices", 0))
   phase = optim.resolve_phases(config, steps_per_epoch=1000)[0]
-  batch = fake_batch(config, system, spec, config.batch_size)
   variables = state.init_variables(module, system.batch_fields,
                                    {k: v[0] for k, v in batch.items()}, config.seed)
   tx = optim.make_optimizer(phase, variables["params"])
-  train_state = sharding.put_replicated(state.create_state(variables, tx, config.seed), mesh)
+  holder = {"state": sharding.put_replicated(state.create_state(variables, tx, config.seed),
+                                             mesh)}
   device_batch = sharding.put_batch(batch, mesh)
-  step = steps.compile_train_step(module, system, phase.loss)
-
   t0 = time.perf_counter()
-  compiled = step.lower(train_state, device_batch).compile()
+  compiled = steps.compile_train_step(module, system, phase.loss).lower(
+      holder["state"], device_batch).compile()
   compile_s = time.perf_counter() - t0
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, list) else cost
-  flops = float(cost.get("flops", float("nan"))) if cost else float("nan")
-  holder = {"state": train_state}
 
   def one_step():
     holder["state"], metrics = compiled(holder["state"], device_batch)
@@ -118,28 +118,52 @@ def main(argv):
 
   median_seconds(one_step, 2)  # warm-up
   step_s, times = median_seconds(one_step, FLAGS.steps)
-  train_state = holder["state"]
   # The prediction step evaluation and `predict` use, on the trained variables.
   predict = steps.compile_predict_step(module, system)
-  variables = sharding.put_replicated(state.variables_of(train_state), mesh)
+  variables = sharding.put_replicated(state.variables_of(holder["state"]), mesh)
   run_predict = lambda: jax.block_until_ready(predict(variables, device_batch))
   median_seconds(run_predict, 2)
   predict_s, _ = median_seconds(run_predict, FLAGS.steps)
-  params = sum(x.size for x in jax.tree.leaves(train_state.params))
+  return {"compile_s": compile_s, "step_s": step_s, "times": times, "predict_s": predict_s,
+          "flops": float(cost.get("flops", float("nan"))) if cost else float("nan"),
+          "params": sum(x.size for x in jax.tree.leaves(holder["state"].params))}
+
+
+def main(argv):
+  del argv
+  config = FLAGS.config
+  system = models.get_system(config.system)
+  spec = benchmark_spec()
+  mesh = sharding.make_mesh(config.get("num_devices", 0))
+  batch = fake_batch(config, system, spec, config.batch_size)
+  timed = time_train_step(config, system, spec, mesh, batch)
+  step_s, times, flops = timed["step_s"], timed["times"], timed["flops"]
   achieved = flops / step_s / 1e12 / mesh.size
   peak = peak_tflops(config.model.dtype)
   print(f"system {config.system}  device {jax.devices()[0].device_kind} x{mesh.size}  "
         f"backend {jax.default_backend()}  dtype {config.model.dtype}")
   print(f"batch {config.batch_size}  input {tuple(config.data.image_size)}  "
-        f"params {params / 1e6:.2f}M")
-  print(f"compile {compile_s:.1f} s  step median {step_s * 1e3:.1f} ms "
+        f"params {timed['params'] / 1e6:.2f}M")
+  print(f"compile {timed['compile_s']:.1f} s  step median {step_s * 1e3:.1f} ms "
         f"(min {min(times) * 1e3:.1f}, max {max(times) * 1e3:.1f})  "
         f"{config.batch_size / step_s:.1f} images/s")
-  print(f"predict step median {predict_s * 1e3:.1f} ms  "
-        f"{config.batch_size / predict_s:.1f} images/s")
+  print(f"predict step median {timed['predict_s'] * 1e3:.1f} ms  "
+        f"{config.batch_size / timed['predict_s']:.1f} images/s")
   mfu = (f"MFU {achieved / peak:.1%} (peak {peak} TFLOP/s)" if np.isfinite(peak) and peak > 0
          else "MFU unknown: no peak known for this device, give --peak_tflops")
   print(f"FLOPs/step {flops / 1e9:.1f} G  achieved {achieved:.2f} TFLOP/s per device  {mfu}")
+  if FLAGS.without:
+    key, _, value = FLAGS.without.partition("=")
+    if key not in config.model:
+      raise app.UsageError(f"--without: config.model has no field {key!r}")
+    reduced = ml_collections.ConfigDict(config.to_dict())
+    try:  # numbers, booleans, tuples as Python literals; anything else is a string
+      reduced.model[key] = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+      reduced.model[key] = value
+    other = time_train_step(reduced, system, spec, mesh, batch)["step_s"]
+    print(f"without model.{key}={value}: step median {other * 1e3:.1f} ms; the part it removes "
+          f"takes {1 - other / step_s:.1%} of the step")
 
 
 if __name__ == "__main__":

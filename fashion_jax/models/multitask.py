@@ -3,7 +3,8 @@
 network. A system's loss is a weighted sum of these terms, weights from `config.loss`.
 
 Output names a multi-task module returns:
-  landmark_heatmaps [B, H, W, 8] (any H, W: the stride is input size / map size),
+  landmark_heatmaps [B, H, W, 8] or stacked [S, B, H, W, 8] (any H, W: the stride is input size
+    / map size),
   category_logits [B, C], attribute_logits [B, A].
 """
 
@@ -24,7 +25,8 @@ def landmark_heatmap_loss(outputs: dict, batch: dict, loss_cfg) -> jax.Array:
   N counts all elements of the 8 maps of every example (the paper's "total number of array
   elements", as in its public code's `.mean()`); the maps of landmarks that are not VISIBLE are
   masked to zero error (no gradient) but still counted in N. Targets: Gaussians of
-  `loss_cfg.heatmap_sigma_input_px` network-input pixels at the visible landmarks.
+  `loss_cfg.heatmap_sigma_input_px` network-input pixels at the visible landmarks. Stacked maps
+  [S, B, H, W, 8] (a stacked hourglass) are each compared with the targets and summed.
   """
   maps = outputs["landmark_heatmaps"]
   visible = batch["landmarks_visibility"] == schema.VISIBLE
@@ -32,9 +34,10 @@ def landmark_heatmap_loss(outputs: dict, batch: dict, loss_cfg) -> jax.Array:
   targets = losses.heatmap_targets(points=batch["landmarks"], mask=visible,
                                    map_hw=maps.shape[-3:-1], stride=stride,
                                    sigma_input_px=loss_cfg.heatmap_sigma_input_px)
-  return losses.heatmap_squared_error(predictions=maps, targets=targets,
-                                      example_mask=batch["valid"], channel_mask=visible,
-                                      normalize="per_element")
+  per_stack = losses.heatmap_squared_error(predictions=maps, targets=targets,
+                                           example_mask=batch["valid"], channel_mask=visible,
+                                           normalize="per_element")
+  return jnp.sum(per_stack)  # stacked outputs: intermediate supervision, summed over stacks
 
 
 def category_loss(outputs: dict, batch: dict, loss_cfg) -> jax.Array:
@@ -79,6 +82,7 @@ def predict(outputs: dict, batch: dict) -> dict[str, jax.Array]:
   """Landmarks [B, 8, 2] in network-input pixels (argmax with the quarter-pixel shift),
   category and attribute scores."""
   maps = outputs["landmark_heatmaps"]
+  maps = maps[-1] if maps.ndim == 5 else maps  # stacked: the last stack is the output
   points, scores = heatmaps.argmax_decode(maps)
   return {"landmarks": heatmaps.map_to_input(points, batch["image"].shape[1] / maps.shape[1]),
           "landmark_scores": scores,
