@@ -1,0 +1,83 @@
+"""The ablation runner at toy size: every (variant, seed) trained once, resumable, and the
+report's numbers are those of the runs' own results files."""
+
+import json
+import os
+import textwrap
+
+import numpy as np
+import pytest
+from conftest import TINY_SYNTH
+from scipy import stats
+
+from tools import ablate
+
+
+@pytest.fixture
+def toy_config_file(tmp_path, synth_data_dir):
+  path = tmp_path / "toy_fpm.py"
+  path.write_text(textwrap.dedent(f"""
+      from configs import fpm
+
+      def get_config(arg=None):
+        c = fpm.get_config(arg)
+        c.data.name, c.data.data_dir = "fashion_synth", {synth_data_dir!r}
+        c.data.synth.update({TINY_SYNTH!r})
+        c.data.image_size, c.data.num_threads = (32, 32), 1
+        c.model.update(dict(num_stages=2, feature_widths=(8, 8, 8, 8),
+                            feature_kernels=(3, 3, 3, 3), stage1_widths=(8, 8),
+                            stage1_kernels=(3, 1), refine_width=8, refine_kernel=3,
+                            refine_depth=1))
+        c.batch_size, c.num_devices, c.max_steps_per_phase = 8, 1, 2
+        c.progress, c.eval.baselines = False, ("training_mean",)
+        return c
+      """))
+  return str(path)
+
+
+def test_runs_every_pair_once_and_reports_their_numbers(toy_config_file, tmp_path, monkeypatch):
+  workdir = str(tmp_path / "ablation")
+  args = dict(config=f"{toy_config_file}:runlocal", workdir=workdir,
+              variants=ablate.parse_variants(["two_stages=", "one_stage=model.num_stages=1"]),
+              seeds=[0, 1], metrics=["fashionai_ne/mean", "fashionai_ne/num_counted"],
+              paper={("two_stages", "fashionai_ne/mean"): 0.0634})
+  ablate.run_ablation(**args)
+  runs = {}
+  for name in ("two_stages", "one_stage"):
+    for seed in (0, 1):
+      with open(os.path.join(workdir, name, f"seed{seed}", "results_test.json")) as f:
+        runs[name, seed] = next(iter(json.load(f)["methods"].values()))["fashionai_ne/mean"]
+      with open(os.path.join(workdir, name, f"seed{seed}", "config.json")) as f:
+        saved = json.load(f)
+      assert saved["seed"] == seed and saved["model"]["num_stages"] == (
+          2 if name == "two_stages" else 1)
+  with open(os.path.join(workdir, "ablation.json")) as f:
+    summary = json.load(f)
+  for name in ("two_stages", "one_stage"):
+    values = [runs[name, 0], runs[name, 1]]
+    cell = summary["table"][name]["fashionai_ne/mean"]
+    assert cell["values"] == values
+    assert cell["mean"] == pytest.approx(np.mean(values))
+    assert cell["std"] == pytest.approx(np.std(values, ddof=1))
+  paired = summary["paired"]["one_stage"]["fashionai_ne/mean"]
+  a, b = [runs["two_stages", s] for s in (0, 1)], [runs["one_stage", s] for s in (0, 1)]
+  assert paired["mean_difference"] == pytest.approx(np.mean(np.subtract(b, a)))
+  assert paired["p_value"] == pytest.approx(stats.ttest_rel(b, a).pvalue, nan_ok=True)
+  report = open(os.path.join(workdir, "ablation.md")).read()
+  assert f"{np.mean([runs['two_stages', 0], runs['two_stages', 1]]):.4f} ± " in report
+  assert "(paper 0.0634)" in report and "*training mean*" in report
+  assert os.path.getsize(os.path.join(workdir, "ablation.png")) > 1000
+
+  # Finished pairs are read, not retrained; a pair whose results are gone is run again.
+  trained = []
+  monkeypatch.setattr("fashion_jax.train.train_and_evaluate",
+                      lambda config, workdir: trained.append(workdir))
+  os.remove(os.path.join(workdir, "one_stage", "seed1", "results_test.json"))
+  with pytest.raises(FileNotFoundError):
+    ablate.run_ablation(**args)  # the stub trains nothing, so its results are absent
+  assert trained == [os.path.join(workdir, "one_stage", "seed1")]
+
+
+def test_an_override_of_a_field_the_config_lacks_is_refused(toy_config_file):
+  with pytest.raises(ValueError, match=r"'model.num_stagez': the config has no such field"):
+    ablate.variant_config(f"{toy_config_file}:runlocal", "model.num_stagez=1", seed=0)
