@@ -97,7 +97,7 @@ def get_config(arg=None):
     c.model.update(dict(stacks=2, hourglass_depth=3, hourglass_features=32,
                         resnet_stage_sizes=(1, 1, 1, 1), resnet_width=16,
                         classification_size=56, boundary_sigma=1.0))
-    c.loss.heatmap_sigma_input_px = 2.0
+    c.loss.heatmap_sigma_input_px = 4.0  # 1 heatmap pixel, as at paper size
     # W follows the paper's rule, negatives per positive: ~332 on DeepFashion, ~3 here (a
     # synthetic garment has 9 positive attributes of 41 on average).
     c.loss.attribute_class_weights = (1.0, 3.0)
