@@ -7,10 +7,10 @@ Any config field can be overridden: `--config.batch_size=8 --config.data.data_di
 Rerunning a training command on the same workdir resumes from its latest checkpoint.
 """
 
-import logging as pylogging
-
 from absl import app, flags, logging
 from ml_collections import config_flags
+
+from fashion_jax import writers
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file, optionally `path:variant`.",
@@ -22,15 +22,8 @@ flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (mult
 flags.mark_flag_as_required("workdir")
 
 
-class _QuietLibraries(pylogging.Filter):
-  """Drops the INFO chatter of orbax (every save and restore step) from the console."""
-
-  def filter(self, record):
-    return record.levelno >= pylogging.WARNING or "orbax" not in record.pathname
-
-
 def main(argv):
-  logging.get_absl_handler().python_handler.addFilter(_QuietLibraries())
+  writers.quiet_library_logs()
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   import jax  # deferred so that --help is fast

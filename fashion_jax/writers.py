@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -10,6 +11,20 @@ import time
 
 import numpy as np
 import tqdm
+
+
+class _QuietLibraries(logging.Filter):
+  """Drops the INFO chatter of orbax (every save and restore step) from the console."""
+
+  def filter(self, record):
+    return record.levelno >= logging.WARNING or "orbax" not in record.pathname
+
+
+def quiet_library_logs() -> None:
+  """Keeps library INFO chatter off the console of the command-line tools."""
+  from absl import logging as absl_logging
+
+  absl_logging.get_absl_handler().python_handler.addFilter(_QuietLibraries())
 
 
 def flatten(tree: dict, prefix: str = "") -> dict:

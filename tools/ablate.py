@@ -230,6 +230,10 @@ def run_ablation(config: str, workdir: str, variants: dict[str, str], seeds: lis
 
 def main(argv):
   del argv
+  from fashion_jax import compile_cache, writers
+
+  writers.quiet_library_logs()
+  compile_cache.enable()
   paper = {}
   for item in FLAGS.paper:
     key, _, value = item.rpartition("=")

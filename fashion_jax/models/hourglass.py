@@ -78,6 +78,9 @@ class StackedHourglass(nn.Module):
     depth: down-sampling levels per hourglass (4: 64x64 -> 4x4 at the waist).
     features: channels inside the hourglasses.
     num_blocks: residual blocks per level and after each hourglass.
+    heatmap_init_std: the heatmap convolutions' weights start as N(0, std^2) with zero bias
+      when given (near-empty maps at the start, as pose codebases initialise their last layer);
+      None keeps the torchvision-style initialisation of every other convolution.
     dtype: computation dtype; parameters stay float32.
   """
   num_heatmaps: int
@@ -85,6 +88,7 @@ class StackedHourglass(nn.Module):
   depth: int = 4
   features: int = 256
   num_blocks: int = 1
+  heatmap_init_std: float | None = None
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -92,6 +96,8 @@ class StackedHourglass(nn.Module):
     norm, conv = layers.batch_norm(train, self.dtype), layers.conv(self.dtype)
     residual = functools.partial(Residual, dtype=self.dtype)
 
+    init = {} if self.heatmap_init_std is None else {
+        "kernel_init": nn.initializers.normal(self.heatmap_init_std)}
     x = conv(64, (7, 7), strides=2, padding=3, name="stem_conv")(x)
     x = nn.relu(norm(name="stem_bn")(x))
     x = residual(128, name="stem_res1")(x, train)
@@ -106,7 +112,7 @@ class StackedHourglass(nn.Module):
         y = residual(self.features, name=f"stack{s}_res{i}")(y, train)
       y = conv(self.features, (1, 1), name=f"stack{s}_lin")(y)
       y = nn.relu(norm(name=f"stack{s}_lin_bn")(y))
-      heat = conv(self.num_heatmaps, (1, 1), name=f"stack{s}_heatmaps")(y)
+      heat = conv(self.num_heatmaps, (1, 1), name=f"stack{s}_heatmaps", **init)(y)
       taps[f"stack{s}"] = y
       heatmaps.append(heat)
       if s < self.num_stacks:  # remap features and predictions back into the next stack's input

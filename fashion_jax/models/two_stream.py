@@ -92,6 +92,7 @@ class TwoStreamNet(nn.Module):
   stacks: int = 4
   hourglass_depth: int = 4
   hourglass_features: int = 256
+  heatmap_init_std: float | None = 0.001
   resnet_stage_sizes: Sequence[int] = (3, 4, 6, 3)  # ResNet-50
   resnet_width: int = 64
   classification_size: int = 224
@@ -109,7 +110,8 @@ class TwoStreamNet(nn.Module):
     image = image_conventions.normalize(batch["image"], self.dtype)
     landmark = hourglass.StackedHourglass(
         self.num_landmarks, num_stacks=self.stacks, depth=self.hourglass_depth,
-        features=self.hourglass_features, dtype=self.dtype, name="landmark_stream")(image, train)
+        features=self.hourglass_features, heatmap_init_std=self.heatmap_init_std,
+        dtype=self.dtype, name="landmark_stream")(image, train)
     stack = landmark["heatmaps"].astype(jnp.float32)  # [S, B, h, w, L]
     size = (self.classification_size, self.classification_size)
     x = jax.image.resize(image, (image.shape[0], *size, 3), "linear") if (
@@ -162,6 +164,7 @@ def make_module(model_cfg, spec: schema.DatasetSpec) -> TwoStreamNet:
       num_categories=spec.num_categories, num_attributes=spec.num_attributes,
       stacks=model_cfg.stacks, hourglass_depth=model_cfg.hourglass_depth,
       hourglass_features=model_cfg.hourglass_features,
+      heatmap_init_std=model_cfg.get("heatmap_init_std", None),
       resnet_stage_sizes=tuple(model_cfg.resnet_stage_sizes), resnet_width=model_cfg.resnet_width,
       classification_size=model_cfg.classification_size,
       boundary_source=model_cfg.boundary_source, boundary_at=model_cfg.boundary_at,
