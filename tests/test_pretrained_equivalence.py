@@ -151,3 +151,35 @@ def test_adaptive_avg_pool_matches_torch(in_size, out_size):
   want = torch.nn.AdaptiveAvgPool2d(out_size)(torch.from_numpy(x.transpose(0, 3, 1, 2)))
   got = layers.adaptive_avg_pool(jnp.asarray(x), out_size)
   np.testing.assert_allclose(got, torch_reference.nhwc(want), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["fcn_resnet50"])
+def test_converted_fcn_segmenter_matches_torch(name, tmp_path):
+  """torchvision's FCN layout: dilated layer3/layer4, FCN head, exact bilinear upsampling; the
+  auxiliary head in the state dict is dropped."""
+  reference = torch_reference.build(name)
+  state = _state_dict(reference)
+  assert any(k.startswith("aux_classifier.") for k in state)
+  source = tmp_path / "fcn.safetensors"
+  safetensors.numpy.save_file(state, str(source))
+  converted = tmp_path / "fcn_flax.safetensors"
+  assert convert_weights.main(["--backbone", name, "--input", str(source),
+                               "--output", str(converted)]) == 0
+  variables = weights.load_variables(converted)
+  x, x_torch = _images(size=48)
+  with torch.no_grad():
+    want = {k: torch_reference.nhwc(v) for k, v in reference(x_torch).items()}
+  got = jax.jit(lambda v, x: backbones.get(name).build(num_classes=21).apply(v, x))(variables, x)
+  assert got["stage4"].shape == (1, 6, 6, 2048)  # output stride 8
+  for tap in ("stage4", "logits"):
+    assert _relative_error(got[tap], want[tap]) < TOLERANCE, tap
+  np.testing.assert_array_equal(np.argmax(got["logits"], -1), np.argmax(want["logits"], -1))
+
+
+def test_bilinear_resize_is_torch_interpolate():
+  x = np.random.default_rng(0).normal(size=(2, 5, 7, 3)).astype(np.float32)
+  for size in ((13, 11), (5, 7), (3, 4)):
+    want = torch.nn.functional.interpolate(torch.from_numpy(x.transpose(0, 3, 1, 2)), size=size,
+                                           mode="bilinear", align_corners=False)
+    np.testing.assert_allclose(layers.bilinear_resize(jnp.asarray(x), size),
+                               torch_reference.nhwc(want), atol=1e-5)

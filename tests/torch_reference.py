@@ -33,11 +33,12 @@ class BasicBlock(nn.Module):
 class Bottleneck(nn.Module):
   expansion = 4
 
-  def __init__(self, inplanes, planes, stride=1, downsample=None):
+  def __init__(self, inplanes, planes, stride=1, downsample=None, dilation=1):
     super().__init__()
     self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
     self.bn1 = nn.BatchNorm2d(planes)
-    self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)  # stride on the 3x3 (v1.5)
+    # stride on the 3x3 (v1.5); dilated stages pad by their dilation, as torchvision's conv3x3
+    self.conv2 = nn.Conv2d(planes, planes, 3, stride, dilation, dilation=dilation, bias=False)
     self.bn2 = nn.BatchNorm2d(planes)
     self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
     self.bn3 = nn.BatchNorm2d(planes * 4)
@@ -53,29 +54,36 @@ class Bottleneck(nn.Module):
 
 class ResNet(nn.Module):
 
-  def __init__(self, block, layers, num_classes=1000):
+  def __init__(self, block, layers, num_classes=1000,
+               replace_stride_with_dilation=(False, False, False)):
     super().__init__()
-    self.inplanes = 64
+    self.inplanes, self.dilation = 64, 1
     self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
     self.bn1 = nn.BatchNorm2d(64)
     self.relu = nn.ReLU()
     self.maxpool = nn.MaxPool2d(3, 2, 1)
     self.layer1 = self._make_layer(block, 64, layers[0])
-    self.layer2 = self._make_layer(block, 128, layers[1], stride=2)
-    self.layer3 = self._make_layer(block, 256, layers[2], stride=2)
-    self.layer4 = self._make_layer(block, 512, layers[3], stride=2)
+    dilate = replace_stride_with_dilation
+    self.layer2 = self._make_layer(block, 128, layers[1], stride=2, dilate=dilate[0])
+    self.layer3 = self._make_layer(block, 256, layers[2], stride=2, dilate=dilate[1])
+    self.layer4 = self._make_layer(block, 512, layers[3], stride=2, dilate=dilate[2])
     self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
     self.fc = nn.Linear(512 * block.expansion, num_classes)
 
-  def _make_layer(self, block, planes, blocks, stride=1):
-    downsample = None
+  def _make_layer(self, block, planes, blocks, stride=1, dilate=False):
+    downsample, previous = None, self.dilation
+    if dilate:  # torchvision: give up the stride, dilate by it from the second block on
+      self.dilation *= stride
+      stride = 1
     if stride != 1 or self.inplanes != planes * block.expansion:
       downsample = nn.Sequential(
           nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride, bias=False),
           nn.BatchNorm2d(planes * block.expansion))
-    layers = [block(self.inplanes, planes, stride, downsample)]
+    extra = {} if block is BasicBlock else {"dilation": previous}
+    layers = [block(self.inplanes, planes, stride, downsample, **extra)]
     self.inplanes = planes * block.expansion
-    layers += [block(self.inplanes, planes) for _ in range(1, blocks)]
+    extra = {} if block is BasicBlock else {"dilation": self.dilation}
+    layers += [block(self.inplanes, planes, **extra) for _ in range(1, blocks)]
     return nn.Sequential(*layers)
 
   def forward(self, x):
@@ -140,6 +148,42 @@ class VGG(nn.Module):
     return taps
 
 
+class FCNHead(nn.Sequential):
+  """torchvision.models.segmentation.fcn.FCNHead: 3x3 conv, BN, ReLU, dropout, 1x1 conv."""
+
+  def __init__(self, in_channels, channels):
+    inter = in_channels // 4
+    super().__init__(nn.Conv2d(in_channels, inter, 3, padding=1, bias=False),
+                     nn.BatchNorm2d(inter), nn.ReLU(), nn.Dropout(0.1),
+                     nn.Conv2d(inter, channels, 1))
+
+
+class FCN(nn.Module):
+  """torchvision's fcn_resnet50/101: a ResNet dilated in layer3 and layer4 (stride 8), the FCN
+  head on layer4, bilinear upsampling to the input; the auxiliary head on layer3 (used only in
+  training) is part of the state dict."""
+
+  def __init__(self, layers, num_classes=21):
+    super().__init__()
+    self.backbone = ResNet(Bottleneck, layers, replace_stride_with_dilation=(False, True, True))
+    del self.backbone.fc, self.backbone.avgpool
+    self.classifier = FCNHead(2048, num_classes)
+    self.aux_classifier = FCNHead(1024, num_classes)
+
+  def forward(self, x):
+    b = self.backbone
+    y = b.maxpool(b.relu(b.bn1(b.conv1(x))))
+    taps = {}
+    for i in range(1, 5):
+      y = taps[f"stage{i}"] = getattr(b, f"layer{i}")(y)
+    logits = nn.functional.interpolate(self.classifier(y), size=x.shape[-2:], mode="bilinear",
+                                       align_corners=False)
+    return {"stage4": taps["stage4"], "logits": logits}
+
+
+FCN_LAYOUTS = {"fcn_resnet50": (3, 4, 6, 3), "fcn_resnet101": (3, 4, 23, 3)}
+
+
 def build(name: str, seed: int = 0) -> nn.Module:
   """A randomly initialised reference in eval mode, BN statistics and affines randomised too.
 
@@ -149,6 +193,8 @@ def build(name: str, seed: int = 0) -> nn.Module:
   torch.manual_seed(seed)
   if name in RESNET_LAYOUTS:
     model = ResNet(*RESNET_LAYOUTS[name])
+  elif name in FCN_LAYOUTS:
+    model = FCN(FCN_LAYOUTS[name])
   elif name in ("vgg16", "vgg16_bn"):
     model = VGG(batch_norm=name == "vgg16_bn")
   else:

@@ -24,15 +24,17 @@ def main(argv=None) -> int:
   parser.add_argument("--backbone", required=True, choices=sorted(backbones.BACKBONES))
   parser.add_argument("--input", required=True, help=".safetensors or .pth torch state dict")
   parser.add_argument("--output", required=True, help="converted .safetensors to write")
-  parser.add_argument("--num-classes", type=int, default=1000,
-                      help="classifier size in the state dict; 0 if it has no classifier")
+  parser.add_argument("--num-classes", type=int, default=-1,
+                      help="classifier size in the state dict; 0 if it has no classifier; "
+                      "default: the published weights' (1000, or 21 for the fcn_* segmenters)")
   args = parser.parse_args(argv)
   if not args.output.endswith(".safetensors"):
     parser.error(f"--output must end in .safetensors, got {args.output}")
   os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
   try:
+    num_classes = {-1: backbones.DEFAULT, 0: None}.get(args.num_classes, args.num_classes)
     variables = backbones.convert_file(args.backbone, args.input, args.output,
-                                       num_classes=args.num_classes or None)
+                                       num_classes=num_classes)
   except (OSError, ValueError, ImportError) as e:  # WeightImportError lists every bad key
     print(f"error: {e}", file=sys.stderr)
     return 1

@@ -87,6 +87,28 @@ def adaptive_avg_pool(x: jax.Array, output_size: tuple[int, int]) -> jax.Array:
   return jnp.einsum("ih,bhwc,jw->bijc", rows, x, cols)
 
 
+def _bilinear_matrix(in_size: int, out_size: int) -> np.ndarray:
+  """[out, in] weights of torch's bilinear interpolation with align_corners=False."""
+  matrix = np.zeros((out_size, in_size), np.float32)
+  scale = in_size / out_size
+  for i in range(out_size):
+    source = max((i + 0.5) * scale - 0.5, 0.0)  # torch clamps negative source coordinates
+    low = min(int(np.floor(source)), in_size - 1)
+    high = min(low + 1, in_size - 1)
+    weight = source - low
+    matrix[i, low] += 1.0 - weight
+    matrix[i, high] += weight
+  return matrix
+
+
+def bilinear_resize(x: jax.Array, size: tuple[int, int]) -> jax.Array:
+  """torch.nn.functional.interpolate(mode="bilinear", align_corners=False), exactly:
+  [B, H, W, C] -> [B, size[0], size[1], C]."""
+  rows = jnp.asarray(_bilinear_matrix(x.shape[1], size[0]), x.dtype)
+  cols = jnp.asarray(_bilinear_matrix(x.shape[2], size[1]), x.dtype)
+  return jnp.einsum("ih,bhwc,jw->bijc", rows, x, cols)
+
+
 def flatten_channels_first(x: jax.Array) -> jax.Array:
   """[B, H, W, C] -> [B, C*H*W] in torch's (C, H, W) order.
 

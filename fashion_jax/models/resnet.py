@@ -31,10 +31,13 @@ class BasicBlock(nn.Module):
   features: int
   stride: int = 1
   dtype: Any = jnp.float32
+  dilation: int = 1
   expansion: ClassVar[int] = 1
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+    if self.dilation != 1:
+      raise ValueError("torchvision's BasicBlock has no dilation (ResNet-18/34 cannot dilate)")
     conv, norm = layers.conv(self.dtype, use_bias=False), layers.batch_norm(train, self.dtype)
     y = conv(self.features, (3, 3), strides=self.stride, padding=1, name="conv1")(x)
     y = nn.relu(norm(name="bn1")(y))
@@ -44,10 +47,12 @@ class BasicBlock(nn.Module):
 
 
 class Bottleneck(nn.Module):
-  """1x1 -> 3x3 (strided) -> 1x1 with 4x expansion. [B, H, W, C] -> [B, H/s, W/s, 4 features]."""
+  """1x1 -> 3x3 (strided or dilated) -> 1x1 with 4x expansion.
+  [B, H, W, C] -> [B, H/s, W/s, 4 features]."""
   features: int
   stride: int = 1
   dtype: Any = jnp.float32
+  dilation: int = 1
   expansion: ClassVar[int] = 4
 
   @nn.compact
@@ -55,7 +60,8 @@ class Bottleneck(nn.Module):
     conv, norm = layers.conv(self.dtype, use_bias=False), layers.batch_norm(train, self.dtype)
     y = conv(self.features, (1, 1), name="conv1")(x)
     y = nn.relu(norm(name="bn1")(y))
-    y = conv(self.features, (3, 3), strides=self.stride, padding=1, name="conv2")(y)
+    y = conv(self.features, (3, 3), strides=self.stride, padding=self.dilation,
+             kernel_dilation=self.dilation, name="conv2")(y)
     y = nn.relu(norm(name="bn2")(y))
     y = conv(self.features * self.expansion, (1, 1), name="conv3")(y)
     y = norm(name="bn3")(y)
@@ -78,12 +84,16 @@ class ResNet(layers.StagedBackbone):
     block: `BasicBlock` or `Bottleneck`.
     num_classes: size of the `fc` classifier; None drops it (taps end at `pooled`).
     width: channels of the stem and of the first stage's blocks (before expansion).
+    dilate: per stage 2-4, torchvision's `replace_stride_with_dilation`: the stage keeps its
+      input's resolution and dilates its 3x3 convolutions instead (the segmentation backbones:
+      (False, True, True) gives stride 8).
     dtype: computation dtype; parameters stay float32.
   """
   stage_sizes: Sequence[int]
   block: type[nn.Module] = Bottleneck
   num_classes: int | None = 1000
   width: int = 64
+  dilate: Sequence[bool] = (False, False, False)
   dtype: Any = jnp.float32
 
   def _stages(self, train: bool) -> list[layers.Stage]:
@@ -93,11 +103,22 @@ class ResNet(layers.StagedBackbone):
       x = layers.batch_norm(train, self.dtype)(name="bn1")(x)
       return layers.max_pool(nn.relu(x), 3, 2, padding=1)
 
+    # As torchvision: a dilated stage's first block keeps the previous dilation, the others
+    # multiply it by the stride the stage gave up.
+    dilations, dilation = [], 1
+    for index in range(len(self.stage_sizes)):
+      dilated = index > 0 and bool(self.dilate[index - 1])
+      previous, dilation = dilation, dilation * (2 if dilated else 1)
+      dilations.append((dilated, previous, dilation))
+
     def stage(index, num_blocks):
+      dilated, previous, dilation = dilations[index]
+
       def run(x):
         for j in range(num_blocks):
-          stride = 2 if index > 0 and j == 0 else 1
+          stride = 2 if index > 0 and j == 0 and not dilated else 1
           x = self.block(self.width * 2**index, stride, dtype=self.dtype,
+                         dilation=previous if j == 0 else dilation,
                          name=f"layer{index + 1}_{j}")(x, train)
         return x
       return run
