@@ -522,3 +522,22 @@ def write_shop_street(root, num_items: int = 8, seed: int = 0) -> Path:
         rows.append(",".join([image, domain, str(item), category, *bbox, *values]))
     _write_lines(root / f"{split}.csv", [header] + rows)
   return root
+
+
+def write_masks(image_root, image_ids, masks_dir, seed: int = 0) -> Path:
+  """One mask per image, as `prepare --masks` reads them: `masks_dir/<image id>.png`, the size
+  of the image, 255 on an ellipse around the centre (the "person"), 0 elsewhere."""
+  from PIL import Image, ImageDraw
+
+  rng = np.random.default_rng(seed)
+  masks_dir = Path(masks_dir)
+  for image_id in image_ids:
+    with Image.open(Path(image_root) / image_id) as image:
+      w, h = image.size
+    mask = Image.new("L", (w, h), 0)
+    dx, dy = rng.uniform(0.15, 0.35) * w, rng.uniform(0.2, 0.45) * h
+    ImageDraw.Draw(mask).ellipse((w / 2 - dx, h / 2 - dy, w / 2 + dx, h / 2 + dy), fill=255)
+    path = masks_dir / Path(image_id).with_suffix(".png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mask.save(path)
+  return masks_dir

@@ -183,3 +183,35 @@ def test_bilinear_resize_is_torch_interpolate():
                                            mode="bilinear", align_corners=False)
     np.testing.assert_allclose(layers.bilinear_resize(jnp.asarray(x), size),
                                torch_reference.nhwc(want), atol=1e-5)
+
+
+def test_segment_tool_writes_one_mask_per_image_and_resumes(tmp_path):
+  """tools/segment.py with converted (random) FCN weights: masks the size of each image, values
+  0/255, equal to the person class of the network's own output; existing masks are kept."""
+  import cv2
+
+  from tools import segment
+
+  reference = torch_reference.build("fcn_resnet50")
+  weights_file = tmp_path / "fcn.safetensors"
+  weights.save_variables(weights_file, backbones.convert_state_dict("fcn_resnet50",
+                                                                    _state_dict(reference)))
+  rng = np.random.default_rng(0)
+  for name, (h, w) in (("a.jpg", (40, 56)), ("b/c.jpg", (64, 48))):
+    (tmp_path / "root" / name).parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(tmp_path / "root" / name), rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+  argv = [f"--root={tmp_path / 'root'}", "--images=**/*.jpg", f"--weights={weights_file}",
+          f"--out={tmp_path / 'masks'}", "--size=32"]
+  assert segment.main([*argv[:1], "--images=*.jpg", *argv[2:]]) == 0
+  assert segment.main([*argv[:1], "--images=b/*.jpg", *argv[2:]]) == 0
+  for name, (h, w) in (("a.png", (40, 56)), ("b/c.png", (64, 48))):
+    mask = cv2.imread(str(tmp_path / "masks" / name), cv2.IMREAD_UNCHANGED)
+    assert mask.shape == (h, w) and set(np.unique(mask)) <= {0, 255}
+  image = cv2.cvtColor(cv2.imread(str(tmp_path / "root" / "a.jpg")), cv2.COLOR_BGR2RGB)
+  model = backbones.get("fcn_resnet50").build(num_classes=21)
+  want = segment.person_mask_of(model, weights.load_variables(weights_file), image, 32)
+  np.testing.assert_array_equal(cv2.imread(str(tmp_path / "masks" / "a.png"), 0), want)
+  stamp = (tmp_path / "masks" / "a.png").stat().st_mtime_ns
+  assert segment.main([*argv[:1], "--images=*.jpg", *argv[2:]]) == 0  # resumes: kept
+  assert (tmp_path / "masks" / "a.png").stat().st_mtime_ns == stamp
+  assert segment.network_size(40, 56, 32) == (64, 32)  # long side to a multiple of 64

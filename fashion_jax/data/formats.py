@@ -259,6 +259,39 @@ def missing_images(paths: Iterable[os.PathLike]) -> list[Path]:
   return [Path(p) for p in paths if not os.path.isfile(p)]
 
 
+def mask_path(masks_dir: Path, image_id: str) -> Path:
+  """Where a user-supplied (or tools/segment.py) mask of `image_id` lives: the image's relative
+  path with a .png suffix, under `masks_dir`."""
+  return Path(masks_dir) / Path(image_id).with_suffix(".png")
+
+
+def check_mask(mask: Path, image: Path) -> str | None:
+  """Why `mask` cannot be `image`'s mask (unreadable, or another size), or None."""
+  from PIL import Image
+
+  try:
+    with Image.open(mask) as m, Image.open(image) as i:
+      m.load()
+      if m.size != i.size:
+        return f"is {m.size[0]}x{m.size[1]} but the image {image.name} is {i.size[0]}x{i.size[1]}"
+  except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+    return f"cannot be read as an image ({e})"
+  return None
+
+
+def mask_png(path: Path) -> bytes:
+  """A mask file as the single-channel PNG the schema stores: 255 where the mask is non-zero
+  (any mode; colour masks count any non-black pixel), 0 elsewhere."""
+  import numpy as np
+  from PIL import Image
+
+  with Image.open(path) as image:
+    values = np.asarray(image.convert("L"))
+  buffer = io.BytesIO()
+  Image.fromarray(np.where(values > 0, 255, 0).astype(np.uint8), mode="L").save(buffer, "PNG")
+  return buffer.getvalue()
+
+
 def empty_mask_png() -> bytes:
   """A 1x1 black single-channel PNG: the `mask` of a dataset without masks (`has_mask=False`)."""
   from PIL import Image

@@ -41,6 +41,7 @@ class SplitTable:
   fields: dict[str, np.ndarray]
   reencode: np.ndarray | None = None
   unlabelled: tuple[str, ...] = ()
+  mask_paths: list[Path] | None = None  # one mask per image, when masks were given
 
   def __post_init__(self):
     if self.reencode is None:
@@ -64,7 +65,9 @@ class SplitTable:
         image_ids=[n for n, k in zip(self.image_ids, keep, strict=True) if k],
         image_paths=[p for p, k in zip(self.image_paths, keep, strict=True) if k],
         fields={name: values[keep] for name, values in self.fields.items()},
-        reencode=self.reencode[keep], unlabelled=self.unlabelled)
+        reencode=self.reencode[keep], unlabelled=self.unlabelled,
+        mask_paths=None if self.mask_paths is None else [
+            p for p, k in zip(self.mask_paths, keep, strict=True) if k])
 
 
 def empty_fields(num_examples: int, num_attributes: int, names: Iterable[str]) -> dict:
@@ -133,6 +136,32 @@ def validate_images(plan: Plan, progress: Progress | None = None,
       elif len(table):
         notes.append(f"split {name!r} is left out: none of its {len(table)} images decodes")
   return Plan(spec=plan.spec, splits=splits, notes=notes, skipped=skipped)
+
+
+def attach_masks(plan: Plan, masks_dir: Path, progress: Progress | None = None) -> Plan:
+  """The plan with every image's mask from `masks_dir`, each checked (readable, the image's
+  size); the spec then records masks. A missing or bad mask stops the preparation."""
+  progress = progress or _no_progress
+  missing, bad, splits = [], [], {}
+  for name, table in plan.splits.items():
+    paths = [formats.mask_path(masks_dir, i) for i in table.image_ids]
+    missing += [p for p in paths if not p.is_file()]
+    for path, image in progress(list(zip(paths, table.image_paths, strict=True)),
+                                desc=f"checking {name} masks"):
+      why = formats.check_mask(path, image) if path.is_file() else None
+      if why:
+        bad.append(f"{path}: {why}")
+    splits[name] = dataclasses.replace(table, mask_paths=paths)
+  if missing:
+    shown = "\n  ".join(str(p) for p in missing[:10])
+    raise FileNotFoundError(f"{len(missing)} image(s) have no mask in {masks_dir} (expected "
+                            f"<image path>.png):\n  {shown}")
+  if bad:
+    raise formats.AnnotationError(masks_dir, None, f"{len(bad)} bad mask(s):\n  " +
+                                  "\n  ".join(bad[:10]))
+  labels = tuple(dict.fromkeys((*plan.spec.labels, "mask"))) if plan.spec.labels else ()
+  return Plan(spec=dataclasses.replace(plan.spec, labels=labels), splits=splits,
+              notes=[*plan.notes, f"masks read from {masks_dir}"], skipped=plan.skipped)
 
 
 # Builder configs of datasets whose attribute count comes from the files (an exported synthetic
@@ -222,14 +251,17 @@ class ManualBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         disable_shuffling=True, homepage=self.HOMEPAGE)
 
   def prepare_plan(self, manual_dir, progress: Progress | None = None,
-                   workers: int | None = None) -> Plan:
-    """Reads the annotations and checks every image; cached so `prepare` validates only once."""
+                   workers: int | None = None, masks_dir=None) -> Plan:
+    """Reads the annotations and checks every image (and mask, when `masks_dir` is given: one
+    per image, see `formats.mask_path`); cached so `prepare` validates only once."""
     manual_dir = Path(os.fspath(manual_dir)).resolve()
     if self._plan_cache is None or self._plan_cache[0] != manual_dir:
       root, note = self.layout_root(manual_dir)
       plan = validate_images(self.read_annotations(root), progress, workers)
       if note:
         plan.notes.insert(0, note)
+      if masks_dir is not None:
+        plan = attach_masks(plan, Path(os.fspath(masks_dir)).expanduser(), progress)
       self._plan_cache = (manual_dir, plan)
     return self._plan_cache[1]
 
@@ -248,5 +280,8 @@ class ManualBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       example = table.example(index, self.num_attributes)
       example["image"] = formats.image_bytes(table.image_paths[index], table.reencode[index])
       example["image_id"] = table.image_ids[index]
-      example["mask"] = mask  # no real dataset here has masks: has_mask stays False
+      if table.mask_paths is None:
+        example["mask"] = mask  # no mask given: has_mask stays False
+      else:
+        example["mask"], example["has_mask"] = formats.mask_png(table.mask_paths[index]), True
       yield table.image_ids[index], example

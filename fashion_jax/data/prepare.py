@@ -37,7 +37,8 @@ class Summary:
 
 
 def prepare(dataset: str, manual_dir, data_dir=None, config: str | None = None,
-            overwrite: bool = False, workers: int | None = None, progress=None) -> Summary:
+            overwrite: bool = False, workers: int | None = None, progress=None,
+            masks_dir=None) -> Summary:
   """Validates `manual_dir` and writes the dataset; returns what was written and skipped.
 
   Raises:
@@ -63,7 +64,8 @@ def prepare(dataset: str, manual_dir, data_dir=None, config: str | None = None,
                    {name: info.num_examples for name, info in builder.info.splits.items()},
                    [], 0, ["already prepared; pass --overwrite to prepare again"],
                    spec.num_categories, spec.num_attributes, already_prepared=True)
-  plan = builder.prepare_plan(manual_dir, progress=progress, workers=workers)
+  plan = builder.prepare_plan(manual_dir, progress=progress, workers=workers,
+                              masks_dir=masks_dir)
   mode = (tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS if overwrite
           else tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS)
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
@@ -107,6 +109,9 @@ def parse_args(argv):
                       help="builder config (default: chosen from the manual directory)")
   parser.add_argument("--overwrite", action="store_true", help="prepare again if present")
   parser.add_argument("--workers", type=int, default=None, help="image-checking threads")
+  parser.add_argument("--masks", default=None,
+                      help="folder of one mask per image (<image path>.png, non-zero = garment "
+                      "or person), e.g. from tools/segment.py; stored with the images")
   return parser.parse_args(argv)
 
 
@@ -116,7 +121,8 @@ def main(argv=None) -> int:
   args = parse_args(sys.argv[1:] if argv is None else argv)
   try:
     summary = prepare(args.dataset, args.manual_dir, args.data_dir, config=args.config,
-                      overwrite=args.overwrite, workers=args.workers, progress=tqdm)
+                      overwrite=args.overwrite, workers=args.workers, progress=tqdm,
+                      masks_dir=args.masks)
   except (ValueError, FileNotFoundError) as e:  # AnnotationError is a ValueError
     print(f"error: {e}\nnothing was written.", file=sys.stderr)
     return 1

@@ -1,0 +1,107 @@
+r"""Person masks for a dataset without them (the Clothing Attributes Dataset), from the FCN
+segmenter: run once, then prepare the dataset with `--masks`.
+
+  python -m tools.convert_weights --backbone fcn_resnet50 --input fcn_resnet50_coco.pth \
+      --output weights/fcn_resnet50.safetensors
+  python -m tools.segment --root=DIR --images='images/*.jpg' \
+      --weights=weights/fcn_resnet50.safetensors --out=MASKS
+  python -m fashion_jax.data.prepare --dataset=clothing_attributes --manual_dir=DIR --masks=MASKS
+
+Each image is resized so that its shorter side is `--size` pixels (torchvision's segmentation
+preset uses 520) and its longer side a multiple of 64 (so that few shapes are compiled),
+ImageNet-normalised, segmented, and the pixels whose most likely VOC label is
+`person` become the mask, resized back to the image (nearest); `MASKS/<relative path>.png` holds
+255 on the person and 0 elsewhere, the layout `prepare --masks` reads. Existing masks are kept
+(rerunning resumes); an unreadable image is reported and skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+
+import cv2
+import jax
+import numpy as np
+from tqdm import tqdm
+
+from fashion_jax.data import image_conventions
+from fashion_jax.models import backbones, fcn, weights
+
+BUCKET = 64  # the long side is rounded to a multiple of this: few shapes, few compilations
+
+
+def network_size(h: int, w: int, short_side: int) -> tuple[int, int]:
+  """(width, height) fed to the network: the shorter side `short_side`, the longer one scaled
+  alike and rounded to a multiple of BUCKET (at most BUCKET / 2 pixels of stretch)."""
+  scale = short_side / min(h, w)
+  bucket = lambda n: max(BUCKET, int(round(n * scale / BUCKET)) * BUCKET)
+  return (short_side, bucket(h)) if w <= h else (bucket(w), short_side)
+
+
+def person_mask_of(model, variables, image_rgb: np.ndarray, short_side: int) -> np.ndarray:
+  """[H, W] uint8 mask (255 person, 0 elsewhere) of one RGB image."""
+  h, w = image_rgb.shape[:2]
+  resized = cv2.resize(image_rgb, network_size(h, w, short_side), interpolation=cv2.INTER_LINEAR)
+  x = image_conventions.normalize(resized[None], np.float32)
+  logits = _apply(model, variables, x)
+  mask = np.asarray(fcn.person_mask(logits)[0], np.uint8) * 255
+  return cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
+
+
+_COMPILED = {}
+
+
+def _apply(model, variables, x):
+  if model not in _COMPILED:
+    _COMPILED[model] = jax.jit(lambda v, x: model.apply(v, x, train=False)["logits"])
+  return _COMPILED[model](variables, x)
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--root", required=True, help="folder the image paths are relative to")
+  parser.add_argument("--images", required=True, help="glob of images, relative to --root")
+  parser.add_argument("--weights", required=True, help="converted fcn_resnet50/101 weights")
+  parser.add_argument("--backbone", default="fcn_resnet50", choices=["fcn_resnet50",
+                                                                      "fcn_resnet101"])
+  parser.add_argument("--out", required=True, help="folder of the masks to write")
+  parser.add_argument("--size", type=int, default=520, help="shorter side fed to the network")
+  args = parser.parse_args(argv)
+  paths = sorted(glob.glob(os.path.join(args.root, args.images)))
+  if not paths:
+    print(f"error: no file matches {args.images!r} under {args.root}", file=sys.stderr)
+    return 1
+  try:
+    variables = weights.load_variables(args.weights)
+  except (OSError, ValueError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  model = backbones.get(args.backbone).build(num_classes=21)
+  failed = []
+  for path in tqdm(paths, desc="segmenting"):
+    relative = os.path.relpath(path, args.root)
+    target = os.path.join(args.out, os.path.splitext(relative)[0] + ".png")
+    if os.path.exists(target):
+      continue
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+      failed.append(relative)
+      continue
+    mask = person_mask_of(model, variables, cv2.cvtColor(image, cv2.COLOR_BGR2RGB), args.size)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    if not cv2.imwrite(target + ".tmp.png", mask):
+      print(f"error: cannot write {target}", file=sys.stderr)
+      return 1
+    os.replace(target + ".tmp.png", target)  # a mask on disk is always complete
+  print(f"{len(paths) - len(failed)} masks in {args.out}")
+  if failed:
+    print(f"{len(failed)} unreadable image(s) skipped: {', '.join(failed[:20])}",
+          file=sys.stderr)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
