@@ -91,6 +91,10 @@ def base_config() -> ml_collections.ConfigDict:
   # record's item id (views of one garment stay together) or, without item ids, of its image
   # id and `seed`: the same records on every machine. See fashion_jax/data/splits.py.
   c.data.holdout = ml_collections.ConfigDict(dict(validation=0.05, test=0.1, seed=0))
+  # Cross-validation: >0 makes the test role fold `fold` of `num_folds` of the training split
+  # (by record index and data.holdout.seed; tools/cross_validate.py runs every fold).
+  c.data.num_folds = 0
+  c.data.fold = 0
   c.data.domain = ""  # "shop" or "street": train on that domain's examples only
   c.data.eval_domain = ""  # the same for evaluation (eval and test)
   c.data.eval_max_examples = 0  # 0: the whole split
@@ -98,6 +102,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.crop = "bbox"  # "bbox" or "image"
   c.data.bbox_margin = 0.0
   c.data.with_mask = False
+  # "white" or "black": batches also hold `segmented_image`, the input with its background (mask
+  # 0) filled with that colour; the dataset must have masks. "": none.
+  c.data.segmented = ""
   c.data.augment = ml_collections.ConfigDict(dict(
       flip=False, scale=(1.0, 1.0), rotation=0.0, translate=0.0, colour=0.0))
   c.data.num_threads = 2

@@ -21,7 +21,8 @@ PHASE_KEYS = ("name", "num_epochs", "num_steps", "trainable", "optimizer", "loss
               "model")
 # Evaluation and the hold-out are the run's, not a phase's: a phase that overrides them is
 # refused rather than silently evaluated on the run's data.
-RUN_LEVEL_DATA = ("eval_split", "test_split", "eval_domain", "eval_max_examples", "holdout")
+RUN_LEVEL_DATA = ("eval_split", "test_split", "eval_domain", "eval_max_examples", "holdout",
+                  "num_folds", "fold")
 
 
 @dataclasses.dataclass(frozen=True)

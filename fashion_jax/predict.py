@@ -74,7 +74,7 @@ class Predictor:
                 for i, img in enumerate(images)]
     batch = {k: np.stack([np.asarray(e[k]) for e in examples]) for k in examples[0]}
     raw = jax.tree.map(np.asarray, self._apply(self.variables, {
-        k: batch[k] for k in self.system.batch_fields}))
+        k: batch[k] for k in self.system.batch_fields if k in batch}))
     out = [{} for _ in images]
     for name, value in raw.items():
       if value.ndim == 3 and value.shape[-1] == 2:  # a point set: back to original pixels

@@ -56,6 +56,12 @@ class Run:
     self.catalog = catalog.Catalog(progress=bool(config.progress))
     self.dataset = self.catalog.open(config.data)
     self.spec = self.dataset.spec
+    if config.data.get("segmented"):  # segmented images are cut out by the stored masks
+      missing = self.spec.missing_labels(config.data.train_split, ("mask",))
+      if missing:
+        raise ValueError(f"data.segmented = {config.data.segmented!r} needs masks, and "
+                         f"{self.dataset.name} has none: prepare it with --masks (see "
+                         "docs/datasets.md), or set data.segmented = ''")
     self.selections = self.catalog.selections(config.data, self.system.labels)
     self.module = self.system.make_module(config.model, self.spec)
     self.mesh = sharding.make_mesh(config.get("num_devices", 0))
@@ -127,8 +133,10 @@ class Run:
     return self.system.batch_source.placeholder(data_cfg or self.config.data, self.spec)
 
   def device_fields(self, batch: dict) -> dict:
-    """The fields the model and loss read; everything else stays on the host."""
-    return {k: batch[k] for k in self.system.batch_fields}
+    """The fields the model and loss read; everything else stays on the host. A field the
+    data config does not produce (a segmented image without `data.segmented`) is left out: a
+    module that needs it says so."""
+    return {k: batch[k] for k in self.system.batch_fields if k in batch}
 
   def init_variables(self) -> dict:
     """Model variables initialised from `config.seed` (identical on every process), with the

@@ -33,9 +33,9 @@ def _compiled_init(module):
 
 
 def init_variables(module, fields: tuple[str, ...], example: dict, seed: int) -> dict:
-  """`module.init` on a batch of one `example` (only `fields`), keyed by `seed`: identical on
-  every process and machine."""
-  batch = {k: np.asarray(example[k])[None] for k in fields}
+  """`module.init` on a batch of one `example` (only `fields`, those it has), keyed by `seed`:
+  identical on every process and machine."""
+  batch = {k: np.asarray(example[k])[None] for k in fields if k in example}
   return dict(_compiled_init(module)(jax.random.PRNGKey(seed), batch))
 
 

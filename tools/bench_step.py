@@ -67,12 +67,13 @@ def fake_batch(config, system, spec: schema.DatasetSpec, batch_size: int) -> dic
   example = system.batch_source.placeholder(config.data, spec)
   h, w = config.data.image_size
   for name, value in example.items():
-    if name == "image" or name.endswith("/image"):
+    if name.endswith("image"):  # image, segmented_image, positive/image, ...
       example[name] = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     elif name.endswith(("keypoints", "landmarks")):
       example[name] = rng.uniform(0, min(h, w), np.shape(value)).astype(np.float32)
       example[f"{name}_visibility"] = np.full(np.shape(value)[:-1], schema.VISIBLE, np.int8)
-  return {k: np.stack([np.asarray(example[k])] * batch_size) for k in system.batch_fields}
+  return {k: np.stack([np.asarray(example[k])] * batch_size) for k in system.batch_fields
+          if k in example}
 
 
 def peak_tflops(dtype: str) -> float:

@@ -82,7 +82,8 @@ class Catalog:
 
   def selections(self, data_cfg, labels) -> dict[str, splits.Selection]:
     """Train/eval/test selections of `data_cfg` with its domain filters applied (cached)."""
-    fields = ("train_split", "eval_split", "test_split", "domain", "eval_domain")
+    fields = ("train_split", "eval_split", "test_split", "domain", "eval_domain", "num_folds",
+              "fold")
     key = (_key(data_cfg), tuple(labels), *(data_cfg[f] for f in fields),
            tuple(sorted(data_cfg.holdout.items())))
     if key not in self._selections:

@@ -28,6 +28,19 @@ _ORIGINAL_FIELDS = ("keypoints", "keypoints_visibility", "landmarks", "landmarks
                     "bbox", "has_bbox")
 
 
+# `data.segmented`: the background colour of the segmented image (SisterNetwork's FCN-White).
+SEGMENT_FILL = {"white": 255, "black": 0}
+
+
+def segment(image: np.ndarray, mask: np.ndarray, has_mask: bool, fill: int) -> np.ndarray:
+  """The image with its background (mask 0) set to `fill`; the image itself when the example
+  has no mask (a run refuses datasets without masks; this keeps `predict` working on bare
+  images)."""
+  if not has_mask:
+    return image
+  return np.where(mask > 0, image, np.uint8(fill)).astype(np.uint8)
+
+
 def augment_from_config(aug_cfg) -> transforms.Augment:
   return transforms.Augment(flip=bool(aug_cfg.flip), scale=tuple(aug_cfg.scale),
                             rotation=float(aug_cfg.rotation), translate=float(aug_cfg.translate),
@@ -38,13 +51,19 @@ def make_example_fn(data_cfg, train: bool):
   """Returns `fn(example, rng) -> input example` (crop, resize, augment, labels)."""
   out_hw = tuple(data_cfg.image_size)
   augment = augment_from_config(data_cfg.augment) if train else transforms.Augment()
-  with_mask = bool(data_cfg.get("with_mask", False))
+  segmented = data_cfg.get("segmented", "")
+  if segmented and segmented not in SEGMENT_FILL:
+    raise ValueError(f"data.segmented = {segmented!r}; use one of {sorted(SEGMENT_FILL)} or ''")
+  with_mask = bool(data_cfg.get("with_mask", False)) or bool(segmented)
 
   def fn(example: dict, rng: np.random.Generator) -> dict:
     box = transforms.crop_box(example, data_cfg.crop, data_cfg.bbox_margin)
     params = transforms.sample_augmentation(augment, rng)
     out = transforms.warp_example(example, box, out_hw, params, with_mask)
     out["image"] = transforms.jitter_colour(out["image"], augment.colour, rng)
+    if segmented:
+      out["segmented_image"] = segment(out["image"], out["mask"], bool(example["has_mask"]),
+                                       SEGMENT_FILL[segmented])
     for name in _LABEL_FIELDS:
       out[name] = np.asarray(example[name])
     if not train:

@@ -1,6 +1,8 @@
 """Which records a run trains on, selects checkpoints on (eval) and reports on (test).
 
-A role reads a stored split when the dataset has it with the labels the system needs. Where it
+A role reads a stored split when the dataset has it with the labels the system needs. With
+`data.num_folds` > 0 the test role is fold `data.fold` of the training split instead
+(cross-validation, `fashion_jax.data.folds`: by record index and seed). Where it
 does not (FashionAI as downloaded has only its labelled training part; its test CSVs have no
 keypoints), a deterministic hold-out of the labelled training split stands in: a record goes to
 the test hold-out when u < f_test and to the eval hold-out when f_test <= u < f_test + f_eval,
@@ -18,7 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from fashion_jax.data import schema
+from fashion_jax.data import folds, schema
 
 ROLES = ("train", "eval", "test")
 _HOLDOUT_FIELD = {"eval": "validation", "test": "test"}  # data.holdout.<field> per role
@@ -86,7 +88,17 @@ def resolve(data_cfg, spec: schema.DatasetSpec, split_sizes: dict[str, int], lab
   if why:
     raise ValueError(f"cannot train: {why}; set data.train_split")
   chosen, holdouts = {}, {}
+  available = np.ones(split_sizes[train], bool)  # training records no other role has taken
+  num_folds = int(data_cfg.get("num_folds", 0))
+  if num_folds:  # cross-validation: the test role is one fold of the training split
+    _, test = folds.fold_indices(split_sizes[train], int(data_cfg.fold), num_folds,
+                                 seed=int(data_cfg.holdout.seed))
+    available[test] = False
+    chosen["test"] = Selection(train, test, f"fold {int(data_cfg.fold)} of {num_folds} of "
+                               f"{train!r} ({len(test)} records, seed {data_cfg.holdout.seed})")
   for role, split in (("eval", data_cfg.eval_split), ("test", data_cfg.test_split)):
+    if role in chosen:
+      continue
     why = _unusable(split, split_sizes, spec, labels)
     if why is None:
       chosen[role] = Selection(split, None, f"{split!r}")
@@ -96,30 +108,31 @@ def resolve(data_cfg, spec: schema.DatasetSpec, split_sizes: dict[str, int], lab
       raise ValueError(f"no {role} data: {why}, and data.holdout.{_HOLDOUT_FIELD[role]} = "
                        f"{fraction} holds nothing out; set it in (0, 1)")
     holdouts[role] = (fraction, why)
-  train_indices, train_note = None, f"{train!r}"
   if holdouts:
     columns = read_columns(train, ("item_id", "image_id"))
     keys, kind = holdout_keys(columns)
     u = unit_hash(keys, int(data_cfg.holdout.seed))
-    taken = np.zeros(len(u), bool)
     low = 0.0
     for role in ("test", "eval"):  # test first: its records never depend on the eval fraction
       if role not in holdouts:
         continue
       fraction, why = holdouts[role]
-      members = (u >= low) & (u < low + fraction)
+      members = (u >= low) & (u < low + fraction) & available
       low += fraction
       if not members.any():
         raise ValueError(f"the {role} hold-out ({fraction:.0%} of {train!r} by {kind}) is "
                          f"empty: {len(u)} records are too few; raise "
                          f"data.holdout.{_HOLDOUT_FIELD[role]}")
-      taken |= members
+      available &= ~members
       chosen[role] = Selection(train, np.flatnonzero(members), (
           f"hold-out of {train!r}: {int(members.sum())} records, {fraction:.0%} by {kind}, "
           f"seed {int(data_cfg.holdout.seed)} ({why})"))
-    train_indices = np.flatnonzero(~taken)
-    train_note = f"{train!r} without the hold-out ({len(train_indices)} of {len(u)} records)"
-  chosen["train"] = Selection(train, train_indices, train_note)
+  if available.all():
+    chosen["train"] = Selection(train, None, f"{train!r}")
+  else:
+    chosen["train"] = Selection(train, np.flatnonzero(available), (
+        f"{train!r} without the records of the other roles ({int(available.sum())} of "
+        f"{len(available)})"))
   return {role: chosen[role] for role in ROLES}
 
 
