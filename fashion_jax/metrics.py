@@ -190,3 +190,35 @@ def attribute_recall_at_k(*, scores: np.ndarray, labels: np.ndarray, groups: np.
       hits = np.take_along_axis(pos, order[:, :k], axis=-1).sum()
       out[name][f"top{k}"] = float(hits / total) if total else float("nan")
   return out
+
+
+def dcsa_accuracy(*, binary_scores: np.ndarray, class_scores: list[np.ndarray],
+                  labels: np.ndarray, valid: np.ndarray | None = None) -> dict:
+  """Clothing Attributes per-label accuracy and their unweighted mean (MACC).
+
+  Per label, the accuracy over the images where that label is present (not -1): a binary label
+  is predicted present when its score is >= 0.5; a multi-class label is the argmax. MACC is the
+  plain mean over the labels that are present in at least one image (a label absent from every
+  image, as `gender` on the synthetic set, is left out and counted in `num_labels`).
+
+  Args:
+    binary_scores: [N, 23] in [0, 1]; class_scores: [N, 7], [N, 3], [N, 3] (category, neckline,
+      sleeve length); labels: [N, 26] schema codes (0/1, 0-based classes, -1 missing).
+
+  Returns:
+    dict with `macc`, `per_label` {name: accuracy or NaN}, `num_present` per label,
+    `num_labels` (labels counted in MACC), `num_images`.
+  """
+  labels = np.asarray(labels)
+  valid = np.ones(len(labels), bool) if valid is None else np.asarray(valid, bool)
+  predicted = np.concatenate(
+      [(np.asarray(binary_scores) >= 0.5).astype(np.int64),
+       np.stack([np.argmax(s, axis=-1) for s in class_scores], axis=1)], axis=1)
+  present = (labels >= 0) & valid[:, None]
+  counts = present.sum(0)
+  correct = ((predicted == labels) & present).sum(0)
+  per_label = np.where(counts > 0, correct / np.maximum(counts, 1), np.nan)
+  return {"macc": float(np.nanmean(per_label)) if np.any(counts) else float("nan"),
+          "per_label": {n: float(v) for n, v in zip(schema.DCSA_LABELS, per_label, strict=True)},
+          "num_present": counts.tolist(), "num_labels": int((counts > 0).sum()),
+          "num_images": int(valid.sum())}

@@ -89,3 +89,23 @@ def two_stream_table(results: dict[str, dict]) -> str:
   table = format_table(["Landmarks NE", "Category top-3", "top-5", "Attribute top-3", "top-5"],
                        rows)
   return "DeepFashion-C: landmarks (NE, lower is better), category and attributes (%)\n" + table
+
+
+def dcsa_table(results: dict[str, dict]) -> str:
+  """SisterNetwork's mean accuracy (MACC, Tables 1-3) and the per-label accuracies, in %.
+
+  Args:
+    results: method -> `metrics.dcsa_accuracy` dict.
+  """
+  from fashion_jax.data import schema
+
+  labels = list(schema.DCSA_LABELS)
+  halves = (labels[:13], labels[13:])
+  text = ["Clothing attributes: mean accuracy over labels (MACC) and per-label accuracy, % "
+          "(higher is better)",
+          format_table(["MACC", "labels"], {m: [100 * r["macc"], r["num_labels"]]
+                                            for m, r in results.items()}, fmt="{:.2f}")]
+  for half in halves:
+    text.append(format_table(half, {m: [100 * r["per_label"][n] for n in half]
+                                    for m, r in results.items()}, fmt="{:.1f}"))
+  return "\n\n".join(text)

@@ -15,10 +15,12 @@ from real_fixtures import (
   write_deepfashion_coarse,
   write_deepfashion_fine,
   write_fashionai,
+  write_masks,
 )
 
 from configs import fpm as fpm_config
 from configs import landmark_attention as lda_config
+from configs import sister as sister_config
 from configs import two_stream as tsmt_config
 from fashion_jax import run as run_lib
 from fashion_jax import train
@@ -146,3 +148,23 @@ def test_two_stream_on_deepfashion_coarse_with_both_phases(tmp_path):
   assert [r["step"] for r in trained] == [1, 2, 3, 4]
   assert "loss/category" not in trained[1] and "loss/category" in trained[2]  # phase 2 joins
   assert os.path.exists(os.path.join(workdir, "predictions_test.png"))
+
+
+def test_sister_network_on_clothing_attributes_with_masks_and_folds(tmp_path):
+  """DCSA has one labelled split: the test role is a cross-validation fold, a hold-out of the
+  other folds selects the checkpoint; the segmented stream reads the prepared masks."""
+  manual = write_dcsa(tmp_path / "manual", num_images=48, top_folder=True)
+  root = manual / "ClothingAttributeDataset"
+  masks = write_masks(root, [f"images/{n:06d}.jpg" for n in range(1, 49)], tmp_path / "masks")
+  prepare.prepare("clothing_attributes", manual, tmp_path / "tfds", masks_dir=masks)
+  config = _small(sister_config.get_config("runlocal"), str(tmp_path / "tfds"))
+  config.model.update(dict(width=4, segmented_width=4, fc_width=8))
+  workdir = str(tmp_path / "sister")
+  train.train_and_evaluate(config, workdir)
+  saved = _results(workdir)
+  assert saved["data"]["dataset"] == "clothing_attributes"
+  assert saved["data"]["records"].startswith("fold 0 of 4 of 'train' (12 records")
+  assert saved["eval_data"]["records"].startswith("hold-out of 'train'")
+  assert list(saved["methods"]) == ["sister (step 2)", "untrained", "training mean"]
+  for method in saved["methods"].values():
+    assert 0 <= method["dcsa/macc"] <= 1 and method["dcsa/num_labels"] == 26
