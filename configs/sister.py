@@ -80,7 +80,7 @@ def get_config(arg=None):
     c.data.segmented, c.model.segmented_field = "", "image"
   if variants.get("runlocal"):  # 2 CPU cores: narrow one-block ResNets, 64x64 images
     c.batch_size = 32
-    c.num_epochs = 12.0
+    c.num_epochs = 30.0
     c.data.synth = config_base.synth_data(image_size=128, num_train=2000, num_validation=200,
                                           num_test=400)
     c.data.num_folds = 4
