@@ -9,11 +9,13 @@ import ml_collections
 
 
 def synth_data(image_size: int = 256, num_train: int = 4000, num_validation: int = 500,
-               num_test: int = 500, seed: int = 0) -> ml_collections.ConfigDict:
-  """Builder config of the built-in synthetic dataset (generated on first use)."""
+               num_test: int = 500, seed: int = 0,
+               attributes: str = "deepfashion") -> ml_collections.ConfigDict:
+  """Builder config of the built-in synthetic dataset (generated on first use); `attributes`:
+  "deepfashion" (multi-label groups) or "xdomain" (nine single-label groups)."""
   return ml_collections.ConfigDict(dict(
       image_size=image_size, num_train=num_train, num_validation=num_validation,
-      num_test=num_test, seed=seed, views_per_item=2))
+      num_test=num_test, seed=seed, views_per_item=2, attributes=attributes))
 
 
 def dataset_name(data_cfg) -> str:
@@ -97,6 +99,12 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.fold = 0
   c.data.domain = ""  # "shop" or "street": train on that domain's examples only
   c.data.eval_domain = ""  # the same for evaluation (eval and test)
+  # Training batches of tuples, for systems whose batch source reads these (batch_sources.
+  # Configured): "pair", "triplet" or "views"; anchors from `anchor_domain`, partners from
+  # `partner_domain` ("" any). "": one example per row.
+  c.data.tuples = ""
+  c.data.anchor_domain = ""
+  c.data.partner_domain = ""
   c.data.eval_max_examples = 0  # 0: the whole split
   c.data.image_size = (224, 224)  # network input (H, W)
   c.data.crop = "bbox"  # "bbox" or "image"

@@ -125,3 +125,31 @@ def sigmoid_cross_entropy(*, logits: jax.Array, labels: jax.Array, label_mask: j
   else:
     raise ValueError(f"unknown normalize {normalize!r}; use count or weight")
   return jnp.sum(weights * nll) / jnp.maximum(denominator, 1e-12)
+
+
+def _squared_distance(a: jax.Array, b: jax.Array) -> jax.Array:
+  return jnp.sum(jnp.square(a.astype(jnp.float32) - b.astype(jnp.float32)), axis=-1)
+
+
+def tste_loss(*, anchor: jax.Array, positive: jax.Array, negative: jax.Array,
+              example_mask: jax.Array, alpha: float = 1.0) -> jax.Array:
+  """t-distributed stochastic triplet embedding loss (van der Maaten and Weinberger 2012).
+
+  With the Student-t kernel K(a, b) = (1 + ||a - b||^2 / alpha)^(-(alpha + 1) / 2), each triplet
+  costs -log(K(a, p) / (K(a, p) + K(a, n))) = log(1 + K(a, n) / K(a, p)): log 2 when p and n
+  are equally far, towards 0 as n recedes or p approaches. Averaged over masked-in triplets.
+
+  Args:
+    anchor, positive, negative: [B, D] embeddings; example_mask: [B] bool.
+  """
+  log_k = lambda d2: -0.5 * (alpha + 1.0) * jnp.log1p(d2 / alpha)
+  lp, ln = log_k(_squared_distance(anchor, positive)), log_k(_squared_distance(anchor, negative))
+  return masked_mean(jnp.logaddexp(lp, ln) - lp, example_mask)
+
+
+def margin_triplet_loss(*, anchor: jax.Array, positive: jax.Array, negative: jax.Array,
+                        example_mask: jax.Array, margin: float = 0.2) -> jax.Array:
+  """max(0, margin + ||a - p||^2 - ||a - n||^2), averaged over masked-in triplets."""
+  value = jax.nn.relu(margin + _squared_distance(anchor, positive)
+                      - _squared_distance(anchor, negative))
+  return masked_mean(value, example_mask)

@@ -222,3 +222,78 @@ def dcsa_accuracy(*, binary_scores: np.ndarray, class_scores: list[np.ndarray],
           "per_label": {n: float(v) for n, v in zip(schema.DCSA_LABELS, per_label, strict=True)},
           "num_present": counts.tolist(), "num_labels": int((counts > 0).sum()),
           "num_images": int(valid.sum())}
+
+
+def group_labels(attributes: np.ndarray, groups: np.ndarray, num_groups: int) -> np.ndarray:
+  """[N, G] the labelled value of each single-label group as an index within the group (-1:
+  the group is missing), from one-positive-per-group `attributes` [N, A] in {1, 0, -1}."""
+  attributes, groups = np.asarray(attributes), np.asarray(groups)
+  out = np.full((len(attributes), num_groups), -1, np.int64)
+  for g in range(num_groups):
+    members = attributes[:, groups == g] == 1
+    out[:, g] = np.where(members.any(1), np.argmax(members, axis=1), -1)
+  return out
+
+
+def average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
+  """Mean over the positives of the precision at their rank (scores ranked high to low, ties in
+  the given order); NaN without positives."""
+  order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
+  hits = np.asarray(positive, bool)[order]
+  if not hits.any():
+    return float("nan")
+  precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+  return float(precision[hits].mean())
+
+
+def xdomain_attribute_metrics(*, scores: np.ndarray, attributes: np.ndarray, groups: np.ndarray,
+                              group_names: tuple[str, ...],
+                              valid: np.ndarray | None = None) -> dict:
+  """The multi-task curriculum transfer poster's metrics over single-label attribute groups.
+
+  The poster names them without definitions; ours:
+    * mAP_cls (class-centric): for every attribute value (class) of every group, the average
+      precision of ranking the images where that group is labelled by the class's score; a
+      group's mAP is the mean over its classes that have a positive image, `mAP_cls` the mean
+      over all such classes.
+    * mP_ins / mR_ins (instance-centric): per image, over the groups labelled on it, the classes
+      predicted are those scoring at least chance, p(c) >= 1 / (classes in the group) (at
+      least the argmax, possibly more); precision = correct predictions / predictions, recall =
+      labelled values predicted / labelled groups; each averaged over the images with a
+      labelled group.
+
+  Args:
+    scores: [N, A] per-group class probabilities (softmax within each group);
+    attributes: [N, A] one positive per labelled group, -1 across a missing group;
+    groups: [A] group index per attribute; group_names: [G].
+
+  Returns:
+    dict with `mAP_cls`, `mP_ins`, `mR_ins`, `per_group` {name: mAP}, `num_images`.
+  """
+  scores, groups = np.asarray(scores, np.float64), np.asarray(groups)
+  valid = np.ones(len(scores), bool) if valid is None else np.asarray(valid, bool)
+  scores, attributes = scores[valid], np.asarray(attributes)[valid]
+  labels = group_labels(attributes, groups, len(group_names))
+  per_group, every = {}, []
+  hits, predicted, labelled = np.zeros(len(scores)), np.zeros(len(scores)), np.zeros(len(scores))
+  for g, name in enumerate(group_names):
+    columns = np.flatnonzero(groups == g)
+    known = labels[:, g] >= 0
+    aps = [average_precision(scores[known, c], labels[known, g] == i)
+           for i, c in enumerate(columns)]
+    aps = [a for a in aps if np.isfinite(a)]
+    per_group[name] = float(np.mean(aps)) if aps else float("nan")
+    every += aps
+    chosen = scores[:, columns] >= 1.0 / len(columns)
+    truth = np.zeros_like(chosen)
+    truth[known, labels[known, g]] = True
+    hits += (chosen & truth).sum(1) * known
+    predicted += chosen.sum(1) * known
+    labelled += known
+  counted = labelled > 0
+  return {"mAP_cls": float(np.mean(every)) if every else float("nan"),
+          "mP_ins": float(np.mean(hits[counted] / predicted[counted])) if counted.any()
+          else float("nan"),
+          "mR_ins": float(np.mean(hits[counted] / labelled[counted])) if counted.any()
+          else float("nan"),
+          "per_group": per_group, "num_images": int(counted.sum())}

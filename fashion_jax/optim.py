@@ -18,7 +18,7 @@ import ml_collections
 import optax
 
 PHASE_KEYS = ("name", "num_epochs", "num_steps", "trainable", "optimizer", "loss", "data",
-              "model")
+              "model", "copy")
 # Evaluation and the hold-out are the run's, not a phase's: a phase that overrides them is
 # refused rather than silently evaluated on the run's data.
 RUN_LEVEL_DATA = ("eval_split", "test_split", "eval_domain", "eval_max_examples", "holdout",
@@ -43,6 +43,7 @@ class Phase:
   data: ml_collections.ConfigDict
   model: ml_collections.ConfigDict
   steps_per_epoch: int
+  copy: tuple[tuple[str, str], ...] = ()  # (to, from) '/'-paths copied when the phase starts
 
   @property
   def end_step(self) -> int:
@@ -104,7 +105,7 @@ def resolve_phases(config, steps_per_epoch) -> list[Phase]:
         optimizer=_merged(config.optimizer, spec.get("optimizer"), f"{where}: optimizer"),
         loss=_merged(config.loss, spec.get("loss"), f"{where}: loss"),
         data=data, model=_merged(config.model, spec.get("model"), f"{where}: model"),
-        steps_per_epoch=epoch))
+        steps_per_epoch=epoch, copy=tuple(dict(spec.get("copy") or {}).items())))
     start += int(steps)
   return phases
 

@@ -109,3 +109,19 @@ def dcsa_table(results: dict[str, dict]) -> str:
     text.append(format_table(half, {m: [100 * r["per_label"][n] for n in half]
                                     for m, r in results.items()}, fmt="{:.1f}"))
   return "\n\n".join(text)
+
+
+def xdomain_table(results: dict[str, dict]) -> str:
+  """The multi-task curriculum transfer poster's tables: per-group mAP, mAP_cls, mP_ins and
+  mR_ins, in %.
+
+  Args:
+    results: method -> `metrics.xdomain_attribute_metrics` dict.
+  """
+  groups = list(next(iter(results.values()))["per_group"])
+  rows = {m: [100 * r["per_group"][g] for g in groups]
+          + [100 * r["mAP_cls"], 100 * r["mP_ins"], 100 * r["mR_ins"]]
+          for m, r in results.items()}
+  return ("Street attributes: per-group mAP, mAP_cls, mP_ins, mR_ins, % (higher is better)\n"
+          + format_table([g.capitalize() for g in groups] + ["mAP_cls", "mP_ins", "mR_ins"],
+                         rows, fmt="{:.2f}"))

@@ -87,7 +87,8 @@ class Run:
     if not dataset.spec.same_heads(self.spec):
       raise ValueError(f"a phase reads {dataset.name}, whose categories or attributes differ "
                        f"from those of {self.dataset.name} that the model is sized for")
-    missing = dataset.spec.missing_labels(data_cfg.train_split, self.system.batch_source.labels)
+    missing = dataset.spec.missing_labels(data_cfg.train_split,
+                                          self.system.batch_source.labels_for(data_cfg))
     if missing:
       raise ValueError(f"{self.config.system} forms its training batches by "
                        f"{'/'.join(missing)}, which {dataset.name}:{data_cfg.train_split} lacks")

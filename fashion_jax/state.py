@@ -7,7 +7,9 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import flax.traverse_util
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from absl import logging
@@ -85,7 +87,33 @@ def restore_or_init(run) -> tuple[TrainState, int]:
   return run.checkpointer.restore(state, step), owner
 
 
+def copy_subtrees(tree: dict, pairs, where: str = "") -> dict:
+  """`tree` with each '/'-path `to` replaced by a copy of the sub-tree at `from` (the same
+  structure and shapes; checked)."""
+  flat = flax.traverse_util.flatten_dict(tree, sep="/")
+  for to, source in pairs:
+    taken = {k[len(source) + 1:]: v for k, v in flat.items() if k.startswith(source + "/")}
+    target = {k[len(to) + 1:]: v for k, v in flat.items() if k.startswith(to + "/")}
+    if not taken or jax.tree.map(np.shape, taken) != jax.tree.map(np.shape, target):
+      raise ValueError(f"{where}copy {source!r} -> {to!r}: the two sub-trees must exist and "
+                       "have the same structure and shapes")
+    # New buffers: the state is donated to the step, which refuses one buffer in two leaves.
+    flat.update({f"{to}/{k}": jnp.copy(v) for k, v in taken.items()})
+  return flax.traverse_util.unflatten_dict(flat, sep="/")
+
+
 def enter_phase(run, state: TrainState, index: int) -> TrainState:
-  """Keeps parameters, statistics, rng and step; starts the phase's optimiser afresh."""
-  tx = optim.make_optimizer(run.phases[index], state.params)
+  """Keeps parameters, statistics, rng and step (but for the phase's `copy`: sub-trees
+  initialised from others, e.g. street branches from the shop ones trained before); starts the
+  phase's optimiser afresh."""
+  phase = run.phases[index]
+  if phase.copy:
+    where = f"phase {phase.name!r}: "
+    state = state.replace(params=copy_subtrees(state.params, phase.copy, where))
+    if state.batch_stats:
+      sources = {source for _, source in phase.copy}
+      if any(k.startswith(tuple(f"{s}/" for s in sources)) for k in
+             flax.traverse_util.flatten_dict(state.batch_stats, sep="/")):
+        state = state.replace(batch_stats=copy_subtrees(state.batch_stats, phase.copy, where))
+  tx = optim.make_optimizer(phase, state.params)
   return state.replace(tx=tx, opt_state=sharding.put_replicated(tx.init(state.params), run.mesh))

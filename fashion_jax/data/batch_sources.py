@@ -47,6 +47,10 @@ class Examples:
 
   labels: tuple[str, ...] = ()  # label kinds needed beyond the system's own
 
+  def labels_for(self, data_cfg) -> tuple[str, ...]:
+    del data_cfg
+    return self.labels
+
   def placeholder(self, data_cfg, spec: schema.DatasetSpec) -> dict:
     """One unbatched example with every field the batches have (shapes for `init`)."""
     return pipeline.placeholder_example(data_cfg, spec)
@@ -163,3 +167,28 @@ class Tuples(Examples):
   def batches(self, data: TrainData) -> Iterator[dict]:
     ds = self._dataset(data)[data.start_step:]
     return iter(ds.to_iter_dataset(pipeline.read_options(data.data_cfg)))
+
+
+class Configured(Examples):
+  """Tuples when the data config asks for them (`data.tuples` = "pair", "triplet" or "views",
+  with `data.anchor_domain` and `data.partner_domain`), one example per row otherwise: a phase
+  switches between them with its `data` overrides (single images, then triplets)."""
+
+  def _source(self, data_cfg) -> Examples:
+    kind = data_cfg.get("tuples", "")
+    if not kind:
+      return EXAMPLES
+    return Tuples(kind=kind, anchor_domain=data_cfg.get("anchor_domain", ""),
+                  partner_domain=data_cfg.get("partner_domain", ""))
+
+  def labels_for(self, data_cfg) -> tuple[str, ...]:
+    return self._source(data_cfg).labels
+
+  def placeholder(self, data_cfg, spec: schema.DatasetSpec) -> dict:
+    return self._source(data_cfg).placeholder(data_cfg, spec)
+
+  def batches(self, data: TrainData) -> Iterator[dict]:
+    return self._source(data.data_cfg).batches(data)
+
+
+CONFIGURED = Configured()

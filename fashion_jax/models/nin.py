@@ -49,15 +49,18 @@ class NIN(layers.StagedBackbone):
 
   Attributes:
     batch_norm: BN after every conv (not in the poster's table).
+    width_scale: every conv's channels multiplied by this (1: the table; smaller for CPU runs).
     dtype: computation dtype; parameters stay float32.
   """
   batch_norm: bool = False
+  width_scale: float = 1.0
   dtype: Any = jnp.float32
 
   def _stages(self, train: bool) -> list[layers.Stage]:
     def block(convs):
       def run(x):
         for name, kernel, channels, stride in convs:
+          channels = max(1, round(channels * self.width_scale))
           x = layers.conv(self.dtype)(channels, (kernel, kernel), strides=stride,
                                       padding=kernel // 2, name=name)(x)
           if self.batch_norm:

@@ -19,11 +19,17 @@ class FashionSynthConfig(tfds.core.BuilderConfig):
   """Sizes, resolution and seed of one synthetic dataset; the name encodes them all."""
 
   def __init__(self, *, image_size: int = 256, num_train: int = 4000, num_validation: int = 500,
-               num_test: int = 500, seed: int = 0, views_per_item: int = 2, name: str = ""):
+               num_test: int = 500, seed: int = 0, views_per_item: int = 2,
+               attributes: str = "deepfashion", name: str = ""):
+    if attributes not in synth.render.ATTRIBUTE_SETS:
+      raise ValueError(f"synthetic attributes {attributes!r}: use one of "
+                       f"{sorted(synth.render.ATTRIBUTE_SETS)}")
+    suffix = "" if attributes == "deepfashion" else f"_{attributes}"
     name = name or (f"s{image_size}_n{num_train}-{num_validation}-{num_test}"
-                    f"_v{views_per_item}_seed{seed}")
+                    f"_v{views_per_item}_seed{seed}{suffix}")
     super().__init__(name=name, description="procedural garments with exact annotations")
     self.image_size, self.seed, self.views_per_item = image_size, seed, views_per_item
+    self.attributes = attributes
     self.split_sizes = {"train": num_train, "validation": num_validation, "test": num_test}
 
 
@@ -43,9 +49,10 @@ class FashionSynth(tfds.core.GeneratorBasedBuilder):
     return FashionSynthConfig(**kwargs)
 
   def _info(self) -> tfds.core.DatasetInfo:
+    spec = synth.render.ATTRIBUTE_SETS[self.builder_config.attributes].spec
     return self.dataset_info_from_configs(
-        features=schema.features(synth.SYNTH_SPEC.num_attributes),
-        metadata=tfds.core.MetadataDict(dataset_spec=synth.SYNTH_SPEC.to_json()))
+        features=schema.features(spec.num_attributes),
+        metadata=tfds.core.MetadataDict(dataset_spec=spec.to_json()))
 
   def _split_generators(self, dl_manager):
     del dl_manager  # nothing to download
@@ -54,7 +61,8 @@ class FashionSynth(tfds.core.GeneratorBasedBuilder):
 
   def _generate_examples(self, split: str, n: int):
     cfg = self.builder_config
-    options = synth.SynthOptions(image_size=cfg.image_size, views_per_item=cfg.views_per_item)
+    options = synth.SynthOptions(image_size=cfg.image_size, views_per_item=cfg.views_per_item,
+                                 attributes=cfg.attributes)
     offset = _SPLIT_OFFSETS[split]
     for index in range(offset, offset + n):
       example = synth.render_example(seed=cfg.seed, index=index, options=options)

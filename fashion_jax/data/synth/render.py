@@ -21,7 +21,18 @@ import cv2
 import numpy as np
 
 from fashion_jax.data import schema
-from fashion_jax.data.synth import garments, paint, scene, spec
+from fashion_jax.data.synth import garments, paint, scene, spec, xdomain
+
+
+@dataclasses.dataclass(frozen=True)
+class AttributeSet:
+  spec: schema.DatasetSpec
+  labels: object  # item -> [A] int8
+
+
+# What `attributes` holds: DeepFashion-style groups (multi-label) or X-Domain's (single-label).
+ATTRIBUTE_SETS = {"deepfashion": AttributeSet(spec.SYNTH_SPEC, spec.attribute_labels),
+                  "xdomain": AttributeSet(xdomain.SPEC, xdomain.attribute_labels)}
 
 OCCLUDER_MARGIN = 3.0  # pixels: a point this close to an occluder counts as occluded
 COVER_DEPTH = 1.0  # pixels: a point this deep inside a later part counts as covered
@@ -31,6 +42,7 @@ COVER_DEPTH = 1.0  # pixels: a point this deep inside a later part counts as cov
 class SynthOptions:
   image_size: int = 256  # square images of this many pixels
   views_per_item: int = 2  # view 0 of an item is shop, the others street
+  attributes: str = "deepfashion"  # or "xdomain": the nine single-label groups (xdomain.py)
 
 
 def _sample_pose(item: garments.Item, rng, street: bool) -> dict:
@@ -136,7 +148,8 @@ def render_example(*, seed: int, index: int, options: SynthOptions = SynthOption
       schema.LANDMARK_NAMES, lambda n: f"lm:{n}" if n in slots else None, geom, matrix, owner,
       parts_px, occluders, mask)
 
-  example = schema.empty_example(len(spec.ATTRIBUTE_NAMES))
+  attribute_set = ATTRIBUTE_SETS[options.attributes]
+  example = schema.empty_example(attribute_set.spec.num_attributes)
   example.update(
       image=image, mask=(mask[..., None] * 255).astype(np.uint8),
       image_id=f"synth_s{seed}_{index:09d}", has_mask=np.bool_(True), bbox=bbox,
@@ -145,7 +158,7 @@ def render_example(*, seed: int, index: int, options: SynthOptions = SynthOption
       clothes_type=np.int32(schema.CLOTHES_TYPES.index(clothes_type)),
       fashionai_category=np.int32(schema.FASHIONAI_CATEGORIES.index(fashionai)),
       category=np.int32(spec.CATEGORY_NAMES.index(item.category)),
-      attributes=spec.attribute_labels(item), dcsa_labels=spec.dcsa_labels(item),
+      attributes=attribute_set.labels(item), dcsa_labels=spec.dcsa_labels(item),
       domain=np.int32(schema.DOMAINS.index("street" if street else "shop")),
       item_id=np.int64(item_id))
   return example
