@@ -95,26 +95,29 @@ class Run:
     return self.catalog.selections(data_cfg, self.system.labels)["train"]
 
   def _steps_per_epoch(self, data_cfg) -> int:
-    selection = self._train_selection(data_cfg)
-    steps = selection.size(self.catalog.open(data_cfg).sizes) // self.config.batch_size
+    data = self._train_data(data_cfg, seed=0, start_step=0)
+    steps = self.system.batch_source.num_rows(data) // self.config.batch_size
     if steps == 0:
-      raise ValueError(f"the training data ({selection.description}) has fewer examples than "
-                       f"batch_size {self.config.batch_size}")
+      raise ValueError(f"the training data ({self._train_selection(data_cfg).description}) "
+                       f"gives fewer batch rows than batch_size {self.config.batch_size}")
     return steps
 
   def train_data(self, phase: optim.Phase, seed: int,
                  start_step: int) -> batch_sources.TrainData:
     """What the system's batch source reads in `phase`, from `start_step` of the phase."""
-    selection = self._train_selection(phase.data)
+    return self._train_data(phase.data, seed, start_step)
+
+  def _train_data(self, data_cfg, seed: int, start_step: int) -> batch_sources.TrainData:
+    selection = self._train_selection(data_cfg)
 
     def columns(fields):
-      every = self.catalog.columns(phase.data, selection.split, fields)
+      every = self.catalog.columns(data_cfg, selection.split, fields)
       if selection.indices is None:
         return every
       return {k: v[selection.indices] for k, v in every.items()}
 
     return batch_sources.TrainData(
-        source=self.catalog.source(phase.data, selection), data_cfg=phase.data, columns=columns,
+        source=self.catalog.source(data_cfg, selection), data_cfg=data_cfg, columns=columns,
         global_batch=self.config.batch_size, seed=seed, start_step=start_step,
         process_index=jax.process_index(), process_count=jax.process_count())
 

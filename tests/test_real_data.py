@@ -16,10 +16,12 @@ from real_fixtures import (
   write_deepfashion_fine,
   write_fashionai,
   write_masks,
+  write_shop_street,
 )
 
 from configs import fpm as fpm_config
 from configs import landmark_attention as lda_config
+from configs import mtct as mtct_config
 from configs import sister as sister_config
 from configs import two_stream as tsmt_config
 from fashion_jax import run as run_lib
@@ -168,3 +170,26 @@ def test_sister_network_on_clothing_attributes_with_masks_and_folds(tmp_path):
   assert list(saved["methods"]) == ["sister (step 2)", "untrained", "training mean"]
   for method in saved["methods"].values():
     assert 0 <= method["dcsa/macc"] <= 1 and method["dcsa/num_labels"] == 26
+
+
+def test_mtct_on_shop_street_csvs_runs_both_stages(tmp_path):
+  """The curriculum on the X-Domain-style layout: shop stage, then street triplets; scored on
+  street test images; the prepared csv_<N>attr config is found without naming it."""
+  data_dir, summary = _prepared(tmp_path, "shop_street",
+                                lambda root: write_shop_street(root, num_items=16))
+  assert summary.config == "csv_9attr"
+  config = _small(mtct_config.get_config("runlocal"), data_dir)
+  config.model.update(dict(fc_width=8, width_scale=0.05))
+  workdir = str(tmp_path / "mtct")
+  train.train_and_evaluate(config, workdir)
+  saved = _results(workdir)
+  assert saved["data"]["dataset"] == "shop_street/csv_9attr"
+  assert saved["data"]["records"] == "'test', street only (4 records)"
+  methods = list(saved["methods"])  # the best checkpoint's step: 2 or 4 on 2 images
+  assert methods[0].startswith("mtct (step ") and methods[1:] == ["untrained", "training mean"]
+  for method in saved["methods"].values():
+    assert 0 <= method["attributes/mAP_cls"] <= 1 and method["attributes/num_images"] == 4
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    rows = [json.loads(line) for line in f if '"train"' in line]
+  assert [r["step"] for r in rows] == [1, 2, 3, 4]
+  assert "loss/triplet" in rows[-1] and "loss/triplet" not in rows[0]

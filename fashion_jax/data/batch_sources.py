@@ -55,6 +55,10 @@ class Examples:
     """One unbatched example with every field the batches have (shapes for `init`)."""
     return pipeline.placeholder_example(data_cfg, spec)
 
+  def num_rows(self, data: TrainData) -> int:
+    """Batch rows in one epoch (one per record here); a phase's epochs count these."""
+    return len(data.source)
+
   def batches(self, data: TrainData) -> Iterator[dict]:
     return pipeline.train_batches(
         data.source, data.data_cfg, global_batch=data.global_batch, seed=data.seed,
@@ -120,6 +124,12 @@ class Tuples(Examples):
     anchors = [i for i in np.flatnonzero(in_domain(self.anchor_domain) & (items >= 0))
                if np.any(by_item.get(int(items[i]), np.empty(0)) != i)]
     return np.asarray(anchors, np.int64), by_item, partners
+
+  def num_rows(self, data: TrainData) -> int:
+    """One row per anchor: an epoch visits every anchor once."""
+    if self.kind == "views":
+      return len(data.source)
+    return len(self.index(data.columns(("item_id", "domain")))[0])
 
   def describe(self, columns: dict[str, np.ndarray]) -> str:
     anchors, _, _ = self.index(columns)
@@ -189,6 +199,9 @@ class Configured(Examples):
 
   def batches(self, data: TrainData) -> Iterator[dict]:
     return self._source(data.data_cfg).batches(data)
+
+  def num_rows(self, data: TrainData) -> int:
+    return self._source(data.data_cfg).num_rows(data)
 
 
 CONFIGURED = Configured()

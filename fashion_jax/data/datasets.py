@@ -44,10 +44,23 @@ def get_builder(name: str, data_dir: str | None = None, config=None, **kwargs):
       arguments (e.g. the sizes of `fashion_synth`), or None for the default.
   """
   cls = builder_class(name)
+  data_dir = data_dir or default_data_dir()
   if isinstance(config, dict):
     config = cls.make_config(**config)
-  return cls(data_dir=data_dir or default_data_dir(), config=config,
-             file_format="array_record", **kwargs)
+  elif config is None and getattr(cls, "CONFIG_FROM_FILES", False):
+    config = prepared_config(name, data_dir)  # configs named by what prepare found
+  return cls(data_dir=data_dir, config=config, file_format="array_record", **kwargs)
+
+
+def prepared_config(name: str, data_dir) -> str:
+  """The one config of `name` prepared under `data_dir` (e.g. shop_street's `csv_9attr`)."""
+  root = os.path.join(os.fspath(data_dir), name)
+  found = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))) if (
+      os.path.isdir(root)) else []
+  if len(found) != 1:
+    raise ValueError(f"dataset {name!r} has {len(found)} prepared configs under {data_dir} "
+                     f"({', '.join(found) or 'none'}): name one with data.builder_config")
+  return found[0]
 
 
 def prepared(builder) -> bool:

@@ -158,6 +158,7 @@ class ShopStreet(manual_builder.ManualBuilder):
 
   MANUAL_DOWNLOAD_INSTRUCTIONS = _INSTRUCTIONS
   LAYOUT_MARKERS = ("train.csv",)
+  CONFIG_FROM_FILES = True  # csv_<N>attr; a run without data.builder_config takes the prepared one
 
   @classmethod
   def config_from_name(cls, name: str):

@@ -1,0 +1,183 @@
+"""Multi-task curriculum transfer: synthetic X-Domain labels against the render, t-STE by hand
+and at its limits, the poster's metrics by hand, the MTN's sizes, the curriculum's copy and
+freezing, and the comparisons as configs."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import TINY_SYNTH
+
+from configs import mtct as mtct_config
+from fashion_jax import losses, metrics, state, train
+from fashion_jax import run as run_lib
+from fashion_jax.data import schema, synth
+from fashion_jax.data.synth import garments, xdomain
+from fashion_jax.models import mtct
+
+
+def test_xdomain_labels_match_the_rendered_garment():
+  options = synth.SynthOptions(image_size=64, views_per_item=2, attributes="xdomain")
+  groups = np.asarray(xdomain.SPEC.attribute_groups)
+  checked = hits = 0
+  for index in range(600):  # 1.5 ms a render at 64x64; about 1 in 70 views is plain
+    example = synth.render_example(seed=3, index=index, options=options)
+    item = garments.sample_item(np.random.default_rng([3, index // 2, 0]))
+    labels = example["attributes"]
+    values = xdomain.values(item)
+    for g, (group, value) in enumerate(values.items()):
+      block = labels[groups == g]
+      if value is None:
+        assert (block == -1).all(), group
+      else:
+        assert block.sum() == 1 and (block >= 0).all(), group
+        assert xdomain.GROUPS[group][int(np.argmax(block))] == value
+    assert values["category"] == synth.spec.CATEGORY_NAMES[int(example["category"])]
+    assert (values["collar"] is None) == (item.clothes_type == "lower")
+    assert (values["sleeve shape"] is None) == (item.clothes_type == "lower"
+                                                or item.sleeve == "none")
+    assert (values["button"] == "buttons") == ("buttons" in item.parts)
+    # Independent of the labels: a plain (solid cotton, no trims) shop view's mean colour is
+    # nearest to its colour value's RGB, as the DeepFashion-style colour labels are checked.
+    plain = (item.pattern == "solid" and item.fabric == "cotton"
+             and "two tone" not in item.styles and example["domain"] == 0)
+    if plain:
+      mean = example["image"][example["mask"][..., 0] > 0].mean(0)
+      nearest = min(synth.spec.COLOURS, key=lambda c: np.sum(
+          (np.array(synth.spec.COLOURS[c]) - mean) ** 2))
+      checked += 1
+      hits += nearest == values["colour"]
+  assert checked >= 3 and hits >= 0.8 * checked, (hits, checked)
+
+
+def test_tste_by_hand_and_at_its_limits():
+  a, p, n = jnp.array([[0.0, 0.0]]), jnp.array([[1.0, 0.0]]), jnp.array([[0.0, 2.0]])
+  mask = jnp.array([True])
+  # alpha 1: K(d2) = (1 + d2)^-1; K(a, p) = 1/2, K(a, n) = 1/5: -log((1/2) / (1/2 + 1/5)).
+  value = losses.tste_loss(anchor=a, positive=p, negative=n, example_mask=mask, alpha=1.0)
+  assert float(value) == pytest.approx(-np.log(0.5 / 0.7), rel=1e-6)
+  # alpha 2: K = (1 + d2 / 2)^(-3/2).
+  k = lambda d2: (1 + d2 / 2) ** -1.5
+  value = losses.tste_loss(anchor=a, positive=p, negative=n, example_mask=mask, alpha=2.0)
+  assert float(value) == pytest.approx(-np.log(k(1) / (k(1) + k(4))), rel=1e-6)
+  same = losses.tste_loss(anchor=a, positive=a, negative=a, example_mask=mask)
+  assert float(same) == pytest.approx(np.log(2), rel=1e-6)  # no information: log 2
+  far = losses.tste_loss(anchor=a, positive=a, negative=a + 1e4, example_mask=mask)
+  assert 0 <= float(far) < 1e-7  # identical positive, far negative: no loss
+  grad = jax.grad(lambda x: losses.tste_loss(anchor=x, positive=p, negative=n,
+                                             example_mask=mask))(a)
+  assert float(grad[0, 0]) < 0  # moving the anchor towards the positive lowers the loss
+  margin = losses.margin_triplet_loss(anchor=a, positive=p, negative=n, example_mask=mask,
+                                      margin=0.5)
+  assert float(margin) == 0.0  # 0.5 + 1 - 4 < 0
+  assert float(losses.margin_triplet_loss(anchor=a, positive=n, negative=p, example_mask=mask,
+                                          margin=0.5)) == pytest.approx(3.5)
+
+
+def test_poster_metrics_by_hand():
+  # Two groups: g0 with 2 classes, g1 with 3. Three images; image 2 lacks g1.
+  groups = np.array([0, 0, 1, 1, 1])
+  attributes = np.array([[1, 0, 0, 1, 0],
+                         [0, 1, 1, 0, 0],
+                         [1, 0, -1, -1, -1]])
+  scores = np.array([[0.9, 0.1, 0.2, 0.5, 0.3],
+                     [0.6, 0.4, 0.7, 0.2, 0.1],
+                     [0.3, 0.7, 0.3, 0.3, 0.4]])
+  assert metrics.average_precision([0.9, 0.6, 0.3], [True, False, True]) == pytest.approx(
+      (1 + 2 / 3) / 2)
+  result = metrics.xdomain_attribute_metrics(scores=scores, attributes=attributes, groups=groups,
+                                             group_names=("a", "b"))
+  # g0: class 0 positives {0, 2}: scores .9 .6 .3 -> AP (1 + 2/3) / 2; class 1 positive {1}:
+  # scores .1 .4 .7 -> rank 2 -> AP 1/2. g1 (images 0, 1): class 0 positive {1}: .2 .7 -> 1;
+  # class 1 positive {0}: .5 .2 -> 1; class 2: no positive, left out.
+  ap = {"a0": (1 + 2 / 3) / 2, "a1": 0.5, "b0": 1.0, "b1": 1.0}
+  assert result["per_group"]["a"] == pytest.approx((ap["a0"] + ap["a1"]) / 2)
+  assert result["per_group"]["b"] == pytest.approx(1.0)
+  assert result["mAP_cls"] == pytest.approx(np.mean(list(ap.values())))
+  # Predictions at or above chance (1/2 in g0, 1/3 in g1): image 0 {a0, b1}: both right;
+  # image 1 {a0, b0}: one right of two; image 2 {a1}: wrong (only g0 labelled).
+  assert result["mP_ins"] == pytest.approx((1 + 0.5 + 0) / 3)
+  assert result["mR_ins"] == pytest.approx((1 + 0.5 + 0) / 3)
+
+
+def test_mtn_has_the_posters_layers():
+  model = mtct.make_module(mtct_config.get_config().model, synth.render.ATTRIBUTE_SETS[
+      "xdomain"].spec)
+  batch = {"image": jnp.zeros((1, 224, 224, 3), jnp.uint8)}
+  out, variables = jax.eval_shape(lambda: model.init_with_output(
+      jax.random.PRNGKey(0), batch, capture_intermediates=True,
+      mutable=["params", "intermediates"]))
+  pool5 = variables["intermediates"]["trunk"]["__call__"][0]["pool5"]
+  assert pool5.shape == (1, 7, 7, 512)
+  params = variables["params"]
+  assert set(params) == {"trunk", "shop_branches", "street_branches"}
+  sizes = [len(v) for v in xdomain.GROUPS.values()]
+  assert [o.shape[-1] for o in out["group_logits"]] == sizes
+  for g, size in enumerate(sizes):
+    branch = params["street_branches"]
+    assert branch[f"group{g}_fc1"]["kernel"].shape == (7 * 7 * 512, 1024)
+    assert branch[f"group{g}_fc2"]["kernel"].shape == (1024, 1024)
+    assert branch[f"group{g}_out"]["kernel"].shape == (1024, size)
+  assert params["trunk"]["conv4"]["kernel"].shape == (3, 3, 512, 1024)  # Conv4 3x3-1024
+
+
+def test_the_comparisons_are_configs():
+  phases = lambda arg: [(p["name"], p.get("trainable", ".*"), p.get("copy"))
+                        for p in mtct_config.get_config(arg).phases]
+  assert phases(None) == [("shop", ".*", None), ("street", "street_branches/.*",
+                                                 {"street_branches": "shop_branches"})]
+  assert [p["name"] for p in mtct_config.get_config("no_adapt").phases] == ["shop"]
+  assert mtct_config.get_config("no_adapt").model.branches == "shop"
+  assert phases("united") == [("shop_and_street", ".*", None)]
+  ftt = mtct_config.get_config("finetune").phases[1]
+  assert ftt["loss"]["triplet_weight"] == 0 and ftt["data"] == {"domain": "street"}
+  mtct_phase = mtct_config.get_config().phases[1]
+  assert mtct_phase["data"]["tuples"] == "triplet" and mtct_phase["loss"]["triplet_weight"] == 1
+  end = mtct_config.get_config("end_to_end").phases
+  assert len(end) == 1 and end[0]["data"]["tuples"] == "triplet"
+  assert mtct_config.get_config("margin").loss.triplet_loss == "margin"
+
+
+@pytest.fixture
+def tiny_mtct(synth_data_dir):
+  c = mtct_config.get_config("runlocal")
+  c.data.name, c.data.data_dir = "fashion_synth", synth_data_dir
+  c.data.synth.update(dict(TINY_SYNTH, num_train=32, views_per_item=2, attributes="xdomain"))
+  c.data.image_size, c.data.num_threads = (32, 32), 1
+  c.model.update(dict(fc_width=8, width_scale=0.05))
+  c.batch_size, c.num_devices, c.progress, c.log_every_steps = 4, 1, False, 1
+  c.eval_every_epochs, c.eval.baselines = 100.0, ("training_mean",)
+  c.phases[0]["num_epochs"], c.phases[1]["num_epochs"] = 0.5, 0.5  # 2 steps each
+  return c
+
+
+def test_curriculum_copies_the_shop_branches_then_trains_only_the_street_ones(tiny_mtct,
+                                                                              tmp_path):
+  workdir = str(tmp_path / "mtct")
+  results = train.train_and_evaluate(tiny_mtct, workdir)
+  assert "training mean" in results
+  run = run_lib.Run(tiny_mtct, workdir)
+  try:
+    assert [p.num_steps for p in run.phases] == [2, 2]
+    final, _ = state.restore_or_init(run)
+    after_1 = run.checkpointer.restore(state.enter_phase(run, final, 0), step=2)
+    entered = state.enter_phase(run, after_1, 1)  # what stage 2 started from
+  finally:
+    run.close()
+  leaves = lambda tree: jax.tree.leaves(jax.tree.map(np.asarray, tree))
+  same = lambda a, b: all(np.array_equal(x, y) for x, y in zip(leaves(a), leaves(b),
+                                                               strict=True))
+  assert same(entered.params["street_branches"], after_1.params["shop_branches"])
+  assert same(final.params["shop_branches"], after_1.params["shop_branches"])  # f_s frozen
+  assert same(final.params["trunk"], after_1.params["trunk"])
+  assert same(final.batch_stats["trunk"], after_1.batch_stats["trunk"])
+  assert not same(final.params["street_branches"], entered.params["street_branches"])
+  with open(f"{workdir}/metrics.jsonl") as f:
+    rows = [__import__("json").loads(line) for line in f]
+  stage2 = [r for r in rows if r["split"] == "train" and r["step"] > 2]
+  assert stage2 and all(r["loss/triplet"] > 0 for r in stage2)
+  assert all("loss/triplet" not in r for r in rows if r["split"] == "train" and r["step"] <= 2)
+  spec = schema.DatasetSpec(attribute_names=("a", "b", "c"), attribute_groups=(0, 1, 0),
+                            attribute_group_names=("g", "h"))
+  with pytest.raises(ValueError, match="adjacent and in group order"):
+    mtct.check_groups(spec)
