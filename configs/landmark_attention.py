@@ -53,13 +53,7 @@ def get_config(arg=None):
   c.system = "landmark_attention"
   c.batch_size = 16
   c.num_epochs = 12.0
-  c.data.paper_dataset = "deepfashion_attributes"
-  c.data.builder_config = "coarse"
-  c.data.synth = config_base.synth_data(image_size=256, num_train=20000, num_validation=2000,
-                                        num_test=2000)
-  c.data.image_size = (224, 224)
-  c.data.crop = "bbox"
-  c.data.augment.update(dict(flip=True, scale=(0.9, 1.1), translate=0.05, colour=0.1))
+  config_base.deepfashion_category_data(c.data, image_size=(224, 224))
   c.model.update(dict(
       attention=True, vgg_widths=(64, 128, 256, 512, 512), fc_width=4096,
       landmark_widths=(64, 64, 32, 16), squeeze_widths=(32, 28), expand_width=64,

@@ -60,13 +60,7 @@ def get_config(arg=None):
   c.system = "two_stream"
   c.batch_size = 32
   c.num_epochs = 30.0
-  c.data.paper_dataset = "deepfashion_attributes"
-  c.data.builder_config = "coarse"
-  c.data.synth = config_base.synth_data(image_size=256, num_train=20000, num_validation=2000,
-                                        num_test=2000)
-  c.data.image_size = (256, 256)
-  c.data.crop = "bbox"
-  c.data.augment.update(dict(flip=True, scale=(0.9, 1.1), translate=0.05, colour=0.1))
+  config_base.deepfashion_category_data(c.data, image_size=(256, 256))
   c.model.update(dict(
       stacks=4, hourglass_depth=4, hourglass_features=256, heatmap_init_std=0.001,
       resnet_stage_sizes=(3, 4, 6, 3),

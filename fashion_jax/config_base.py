@@ -18,6 +18,19 @@ def synth_data(image_size: int = 256, num_train: int = 4000, num_validation: int
       num_test=num_test, seed=seed, views_per_item=2, attributes=attributes))
 
 
+def deepfashion_category_data(data_cfg, image_size: tuple[int, int]) -> None:
+  """The DeepFashion Category & Attribute settings the landmark-attention and two-stream configs
+  share: the coarse annotations (1000 attributes), the bbox crop, mild augmentation, and a
+  synthetic stand-in of the same split proportions."""
+  data_cfg.paper_dataset = "deepfashion_attributes"
+  data_cfg.builder_config = "coarse"
+  data_cfg.synth = synth_data(image_size=256, num_train=20000, num_validation=2000,
+                              num_test=2000)
+  data_cfg.image_size = image_size
+  data_cfg.crop = "bbox"
+  data_cfg.augment.update(dict(flip=True, scale=(0.9, 1.1), translate=0.05, colour=0.1))
+
+
 def dataset_name(data_cfg) -> str:
   """The dataset a data config reads (see `data.name` in `base_config`)."""
   if data_cfg.name:
