@@ -65,7 +65,7 @@ class Predictor:
     """The structure the checkpoint is restored into (its values are replaced)."""
     return state.init_variables(
         self.module, self.system.batch_fields,
-        self.system.batch_source.placeholder(self.config.data, self.spec), 0)
+        self.system.batch_source.blank_example(self.config.data, self.spec), 0)
 
   def __call__(self, images: list[np.ndarray], boxes=None) -> tuple[list[dict], dict]:
     """RGB uint8 images -> per image {prediction name: value}, points in original pixels;

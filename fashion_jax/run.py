@@ -133,8 +133,8 @@ class Run:
 
   # --- model ------------------------------------------------------------------------------
 
-  def placeholder(self, data_cfg=None) -> dict:
-    return self.system.batch_source.placeholder(data_cfg or self.config.data, self.spec)
+  def blank_example(self, data_cfg=None) -> dict:
+    return self.system.batch_source.blank_example(data_cfg or self.config.data, self.spec)
 
   def device_fields(self, batch: dict) -> dict:
     """The fields the model and loss read; everything else stays on the host. A field the
@@ -145,7 +145,7 @@ class Run:
   def init_variables(self) -> dict:
     """Model variables initialised from `config.seed` (identical on every process), with the
     sub-modules named in `config.model.pretrained` loaded from their files."""
-    variables = state.init_variables(self.module, self.system.batch_fields, self.placeholder(),
+    variables = state.init_variables(self.module, self.system.batch_fields, self.blank_example(),
                                      self.config.seed)
     return state.load_pretrained(variables, self.config.model)
 
@@ -158,7 +158,7 @@ class Run:
       return self.module
     module = self.system.make_module(phase.model, self.spec)
     shapes = lambda m, d: jax.tree.map(lambda x: (x.shape, x.dtype), jax.eval_shape(
-        lambda: state.init_variables(m, self.system.batch_fields, self.placeholder(d), 0)))
+        lambda: state.init_variables(m, self.system.batch_fields, self.blank_example(d), 0)))
     if shapes(module, phase.data) != shapes(self.module, self.config.data):
       raise ValueError(f"phase {phase.name!r}: its model overrides change the model's "
                        "parameters; a phase may only switch behaviour that keeps them")

@@ -10,14 +10,8 @@ import os
 
 import numpy as np
 import pytest
-from real_fixtures import (
-  write_dcsa,
-  write_deepfashion_coarse,
-  write_deepfashion_fine,
-  write_fashionai,
-  write_masks,
-  write_shop_street,
-)
+from more_real_fixtures import write_dcsa, write_fashionai, write_masks, write_shop_street
+from real_fixtures import write_deepfashion_coarse, write_deepfashion_fine
 
 from configs import fpm as fpm_config
 from configs import landmark_attention as lda_config

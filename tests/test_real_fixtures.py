@@ -3,20 +3,22 @@ plans hold what the writers promise."""
 
 import numpy as np
 import pytest
+from more_real_fixtures import (
+  DCSA_FOLDER,
+  SHOP_STREET_ATTRIBUTES,
+  write_dcsa,
+  write_fashionai,
+  write_shop_street,
+)
 from numpy.testing import assert_array_equal
 from PIL import Image
 from real_fixtures import (
-  DCSA_FOLDER,
   DEEPFASHION_CATEGORY_TYPES,
   DEEPFASHION_EMPTY_CATEGORY_IDS,
   MAX_SIDE,
   MIN_SIDE,
-  SHOP_STREET_ATTRIBUTES,
-  write_dcsa,
   write_deepfashion_coarse,
   write_deepfashion_fine,
-  write_fashionai,
-  write_shop_street,
 )
 
 from fashion_jax.data import manual_builder, schema

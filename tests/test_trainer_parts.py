@@ -204,8 +204,8 @@ def test_triplets_pair_street_anchors_with_shop_images_and_resume_exactly(two_vi
     assert (batch["negative/domain"] == shop).all()
     np.testing.assert_array_equal(batch["positive/item_id"], batch["item_id"])
     assert (batch["negative/item_id"] != batch["item_id"]).all()
-  placeholder = source.placeholder(c.data, run.spec)
-  assert {"image", "positive/image", "negative/image"} <= set(placeholder)
+  blank = source.blank_example(c.data, run.spec)
+  assert {"image", "positive/image", "negative/image"} <= set(blank)
 
 
 def test_systems_are_found_by_model_file_name():

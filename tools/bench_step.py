@@ -64,7 +64,7 @@ def fake_batch(config, system, spec: schema.DatasetSpec, batch_size: int) -> dic
   """A batch of the system's fields with the shapes and dtypes the pipeline produces for
   `spec` (random image, visible points spread over the input)."""
   rng = np.random.default_rng(0)
-  example = system.batch_source.placeholder(config.data, spec)
+  example = system.batch_source.blank_example(config.data, spec)
   h, w = config.data.image_size
   for name, value in example.items():
     if name.endswith("image"):  # image, segmented_image, positive/image, ...

@@ -51,9 +51,9 @@ class Examples:
     del data_cfg
     return self.labels
 
-  def placeholder(self, data_cfg, spec: schema.DatasetSpec) -> dict:
+  def blank_example(self, data_cfg, spec: schema.DatasetSpec) -> dict:
     """One unbatched example with every field the batches have (shapes for `init`)."""
-    return pipeline.placeholder_example(data_cfg, spec)
+    return pipeline.blank_example(data_cfg, spec)
 
   def num_rows(self, data: TrainData) -> int:
     """Batch rows in one epoch (one per record here); a phase's epochs count these."""
@@ -104,8 +104,8 @@ class Tuples(Examples):
   def labels(self) -> tuple[str, ...]:
     return () if self.kind == "views" else ("item_id", "domain")
 
-  def placeholder(self, data_cfg, spec: schema.DatasetSpec) -> dict:
-    example = pipeline.placeholder_example(data_cfg, spec)
+  def blank_example(self, data_cfg, spec: schema.DatasetSpec) -> dict:
+    example = pipeline.blank_example(data_cfg, spec)
     return merge(example, {role: example for role in KINDS[self.kind]})
 
   def index(self, columns: dict[str, np.ndarray]) -> tuple[np.ndarray, dict, np.ndarray]:
@@ -194,8 +194,8 @@ class Configured(Examples):
   def labels_for(self, data_cfg) -> tuple[str, ...]:
     return self._source(data_cfg).labels
 
-  def placeholder(self, data_cfg, spec: schema.DatasetSpec) -> dict:
-    return self._source(data_cfg).placeholder(data_cfg, spec)
+  def blank_example(self, data_cfg, spec: schema.DatasetSpec) -> dict:
+    return self._source(data_cfg).blank_example(data_cfg, spec)
 
   def batches(self, data: TrainData) -> Iterator[dict]:
     return self._source(data.data_cfg).batches(data)

@@ -75,13 +75,13 @@ def make_example_fn(data_cfg, train: bool):
   return fn
 
 
-def placeholder_example(data_cfg, spec: schema.DatasetSpec) -> dict:
+def blank_example(data_cfg, spec: schema.DatasetSpec) -> dict:
   """An evaluation example of the right shapes and dtypes with nothing annotated: what
   `module.init` is traced with (no dataset needs to be on disk)."""
   h, w = data_cfg.image_size
   example = schema.empty_example(spec.num_attributes)
   example.update(image=np.zeros((h, w, 3), np.uint8), mask=np.zeros((h, w, 1), np.uint8),
-                 image_id="placeholder")
+                 image_id="blank")
   return make_example_fn(data_cfg, train=False)(example, np.random.default_rng(0))
 
 
