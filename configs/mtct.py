@@ -84,7 +84,7 @@ def get_config(arg=None):
   c.optimizer.update(dict(name="adam", learning_rate=1e-4, schedule="constant"))
   stage1, stage2 = 30, 15
   if variants.get("runlocal"):
-    stage1, stage2 = 12, 8
+    stage1, stage2 = 40, 20
   c.phases = [_stage1(stage1), _stage2(stage2, triplets=True)]
   c.log_every_steps = 50
   c.checkpoint_every_steps = 2000
@@ -111,5 +111,5 @@ def get_config(arg=None):
     c.model.update(dict(fc_width=128, width_scale=0.125, batch_norm=True))
     c.optimizer.learning_rate = 1e-3
     c.log_every_steps = 20
-    c.eval_every_epochs = 2.0
+    c.eval_every_epochs = 4.0
   return c
