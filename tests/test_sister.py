@@ -211,3 +211,4 @@ def test_short_run_on_synthetic_street_views_reports_macc_and_baselines(synth_da
     assert 0 <= r["dcsa"]["macc"] <= 1 and r["dcsa"]["num_labels"] == 25  # gender: never
   with open(os.path.join(workdir, "results_test.json")) as f:
     assert "dcsa/per_label/necktie" in next(iter(json.load(f)["methods"].values()))
+  assert os.path.getsize(os.path.join(workdir, "predictions_test.png")) > 1000  # the two inputs

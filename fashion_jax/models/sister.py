@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fashion_jax import baselines, losses, metrics, reporting
+from fashion_jax import baselines, losses, metrics, reporting, visualize
 from fashion_jax.data import image_conventions, schema
 from fashion_jax.models import resnet
 from fashion_jax.models.base import System
@@ -163,8 +163,21 @@ def mean_baseline(truth: dict, spec: schema.DatasetSpec) -> dict[str, np.ndarray
   return out
 
 
+def picture(batch: dict, predictions: dict, n: int = 8) -> np.ndarray | None:
+  """The streams' inputs side by side for the first images: the image, then its segmented copy
+  (what the segmentation removed is what the second stream never sees)."""
+  del predictions
+  if "segmented_image" not in batch:
+    return None
+  scale = max(1, 128 // batch["image"].shape[1])
+  enlarge = lambda x: np.repeat(np.repeat(x, scale, axis=0), scale, axis=1)
+  panels = [enlarge(batch[k][i]) for i in np.flatnonzero(batch["valid"])[:n]
+            for k in ("image", "segmented_image")]
+  return visualize.grid(panels, columns=4) if panels else None
+
+
 SYSTEM = System(
     name="sister", make_module=make_module,
     batch_fields=("image", "segmented_image", "dcsa_labels", "valid"), labels=("dcsa_labels",),
     loss=loss, predict=predict, score=score, report=report, best_metric=("dcsa/macc", "max"),
-    mean_baseline=mean_baseline, picture=lambda batch, predictions: None)
+    mean_baseline=mean_baseline, picture=picture)
