@@ -150,7 +150,7 @@ def test_phases_switch_the_boundary_source_and_resume_exactly(tiny_tsmt_config, 
   c = tiny_tsmt_config
   straight = str(tmp_path / "straight")
   results = train.train_and_evaluate(c, straight)
-  assert list(results) == ["two_stream (step 5)", "untrained", "training mean"]
+  assert list(results)[1:] == ["untrained", "training mean"]  # [0]: the best checkpoint
   interrupted = str(tmp_path / "interrupted")
   c.phases[1]["num_steps"] = 1  # stops after step 3, in the joint phase, then resumes
   c.eval.baselines = ()
