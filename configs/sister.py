@@ -78,17 +78,19 @@ def get_config(arg=None):
     c.model.segmented_stage_sizes = c.model.stage_sizes
   if variants.get("unsegmented"):  # the second stream reads the plain image
     c.data.segmented, c.model.segmented_field = "", "image"
-  if variants.get("runlocal"):  # 2 CPU cores: narrow one-block ResNets, 64x64 images
+  if variants.get("runlocal"):  # 2 CPU cores: narrow ResNets of 1-2 blocks a stage, 64x64
     c.batch_size = 32
     c.num_epochs = 30.0
     c.data.synth = config_base.synth_data(image_size=128, num_train=2000, num_validation=200,
                                           num_test=400)
     c.data.num_folds = 4
     c.data.image_size = (64, 64)
-    c.model.update(dict(stage_sizes=(1, 1, 1, 1), segmented_stage_sizes=(1, 1, 1, 1),
-                        width=16, segmented_width=8, fc_width=128))
+    # The small stream is shallower, as ResNet-50 beside ResNet-101/152: the same width, so
+    # both end in 512-d features (Sister-B multiplies them).
+    c.model.update(dict(stage_sizes=(2, 2, 2, 2), segmented_stage_sizes=(1, 1, 1, 1),
+                        width=16, segmented_width=16, fc_width=128))
     if variants.get("twin") or c.model.variant.startswith("gate"):
-      c.model.segmented_width = c.model.width
+      c.model.segmented_stage_sizes = c.model.stage_sizes
     if c.model.variant == "baseline":
       c.batch_size = 32
     c.optimizer.learning_rate = 1e-3  # from scratch: no ImageNet weights on CPU

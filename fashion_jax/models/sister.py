@@ -102,6 +102,10 @@ def make_module(model_cfg, spec: schema.DatasetSpec) -> SisterNet:
   del spec  # the 26 DCSA labels are fixed by the schema
   if model_cfg.variant not in VARIANTS:
     raise ValueError(f"config.model.variant = {model_cfg.variant!r}; use one of {VARIANTS}")
+  if model_cfg.variant == "sister_b" and model_cfg.width != model_cfg.segmented_width:
+    raise ValueError("Sister-B multiplies the two streams' pooled features: give them the same "
+                     f"width (model.width {model_cfg.width}, model.segmented_width "
+                     f"{model_cfg.segmented_width})")
   return SisterNet(variant=model_cfg.variant, stage_sizes=tuple(model_cfg.stage_sizes),
                    segmented_stage_sizes=tuple(model_cfg.segmented_stage_sizes),
                    width=model_cfg.width, segmented_width=model_cfg.segmented_width,
