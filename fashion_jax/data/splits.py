@@ -86,7 +86,8 @@ def resolve(data_cfg, spec: schema.DatasetSpec, split_sizes: dict[str, int], lab
   train = data_cfg.train_split
   why = _unusable(train, split_sizes, spec, labels)
   if why:
-    raise ValueError(f"cannot train: {why}; set data.train_split")
+    raise ValueError(f"cannot train: {why} (the system needs {'/'.join(labels)}; "
+                     "data.train_split names the split)")
   chosen, holdouts = {}, {}
   available = np.ones(split_sizes[train], bool)  # training records no other role has taken
   num_folds = int(data_cfg.get("num_folds", 0))
