@@ -20,7 +20,7 @@ import jax
 import numpy as np
 from absl import app, flags
 
-from fashion_jax import checkpoints, compile_cache, models, state, steps, visualize
+from fashion_jax import checkpoints, compile_cache, models, state, steps, visualize, writers
 from fashion_jax import run as run_lib
 from fashion_jax.data import pipeline, schema, transforms
 
@@ -114,6 +114,7 @@ def read_rgb(path: str) -> np.ndarray:
 
 def main(argv):
   del argv
+  writers.quiet_library_logs()
   compile_cache.enable()
   files = sorted(glob.glob(FLAGS.images))
   if not files:
