@@ -72,13 +72,17 @@ class Run:
     self.total_steps = self.phases[-1].end_step
     self.checkpointer = checkpoints.Checkpointer(workdir, *self.system.best_metric)
     self.writer = writers.MetricWriter(workdir, enabled=self.is_chief)
-    if self.is_chief:
-      save_config(config, workdir)
-      with open(os.path.join(workdir, SPEC_FILE), "w") as f:
-        f.write(self.spec.to_json())
     logging.info("%s on %s: phases %s, mesh %s", config.system, self.dataset.name,
                  [(p.name, p.num_steps, p.steps_per_epoch) for p in self.phases],
                  dict(self.mesh.shape))
+
+  def record(self) -> None:
+    """Writes config.json and dataset_spec.json: called once the run's state exists (initial
+    or restored), so a resume that fails leaves the files of the run it could not resume."""
+    if self.is_chief:
+      save_config(self.config, self.workdir)
+      with open(os.path.join(self.workdir, SPEC_FILE), "w") as f:
+        f.write(self.spec.to_json())
 
   # --- data -------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import signal
 import threading
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
@@ -27,12 +28,22 @@ class NonFiniteLossError(FloatingPointError):
   """Raised when a loss term becomes NaN or inf."""
 
 
-def check_finite(step: int, metrics: dict[str, float]) -> None:
+def check_finite(step: int, metrics: dict[str, float], latest: int | None = None) -> None:
+  """Stops on a NaN or infinite loss term, naming the step, the terms and what is kept."""
   bad = {k: v for k, v in metrics.items() if k.startswith("loss") and not np.isfinite(v)}
   if bad:
     terms = ", ".join(f"{k} = {v}" for k, v in sorted(bad.items()))
-    raise NonFiniteLossError(f"non-finite loss at step {step}: {terms}. The last checkpoint "
-                             "before it is kept; lower the learning rate or inspect the data.")
+    kept = (f"the checkpoint of step {latest} is kept" if latest is not None
+            else "no checkpoint was saved before it")
+    raise NonFiniteLossError(f"non-finite loss at step {step}: {terms}; {kept}. Lower the "
+                             "learning rate or inspect the data.")
+
+
+def finite_state(state: TrainState) -> bool:
+  """Whether every parameter and optimiser value is finite (a state worth checkpointing)."""
+  leaves = [x for x in jax.tree.leaves((state.params, state.opt_state, state.batch_stats))
+            if jnp.issubdtype(x.dtype, jnp.inexact)]
+  return bool(jax.device_get(jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))))
 
 
 class _StopFlag:
@@ -104,7 +115,7 @@ def _train_phase(run: Run, state: TrainState, index: int,
     if pending is not None:
       done, metrics = pending
       host = {k: float(v) for k, v in jax.device_get(metrics).items()}
-      check_finite(done, host)
+      check_finite(done, host, run.checkpointer.latest_step())
       window.append(host)
       progress.update(done, host["loss"])
       if done % config.log_every_steps == 0 or done == phase.end_step:
@@ -123,6 +134,11 @@ def _train_phase(run: Run, state: TrainState, index: int,
       pending = (step + 1, metrics)
       if stop.requested or (step + 1) in eval_at or (step + 1) % config.checkpoint_every_steps == 0:
         settle()  # never checkpoint a state whose loss has not been checked
+        if not finite_state(state):  # a finite loss can still leave a diverged state
+          raise NonFiniteLossError(
+              f"the state after step {step + 1} holds NaN or infinite values (its loss was "
+              f"finite); it is not saved, the checkpoint of step "
+              f"{run.checkpointer.latest_step()} is kept. Lower the learning rate.")
         if (step + 1) in eval_at:
           results = evaluate.evaluate_variables(run, variables_of(state),
                                                 desc=f"eval@{step + 1}")
@@ -152,6 +168,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   run = Run(config, workdir)
   try:
     state, owner = restore_or_init(run)
+    run.record()
     stopped_early = _early_stop_step(run) == int(state.step)
     with _StopFlag() as stop:
       for index in range(optim.phase_at(run.phases, int(state.step)), len(run.phases)):

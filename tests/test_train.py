@@ -115,3 +115,29 @@ def test_command_line_trains_then_evaluates(synth_data_dir, tmp_path):
                        timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
   assert "fpm (step 2)" in out.stdout
+
+
+def test_a_failed_resume_keeps_the_runs_config(tiny_fpm_config, tmp_path):
+  workdir = str(tmp_path / "run")
+  tiny_fpm_config.max_steps_per_phase = 2
+  train.train_and_evaluate(tiny_fpm_config, workdir)
+  before = open(os.path.join(workdir, "config.json")).read()
+  tiny_fpm_config.model.refine_width = 24  # other parameter shapes: the checkpoint cannot fit
+  tiny_fpm_config.max_steps_per_phase = 4
+  with pytest.raises(ValueError):
+    train.train_and_evaluate(tiny_fpm_config, workdir)
+  assert open(os.path.join(workdir, "config.json")).read() == before
+  assert '"refine_width": 16' in before
+
+
+def test_a_state_with_nan_is_not_finite(tiny_fpm_config, tmp_path):
+  r = run.Run(tiny_fpm_config, str(tmp_path / "w"))
+  try:
+    good, _ = state.restore_or_init(r)
+  finally:
+    r.close()
+  assert train.finite_state(good)
+  params = jax.tree.map(lambda x: x, good.params)
+  params["stage1_head"]["conv1"]["bias"] = params["stage1_head"]["conv1"]["bias"].at[0].set(
+      np.nan)
+  assert not train.finite_state(good.replace(params=params))
