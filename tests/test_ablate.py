@@ -81,3 +81,12 @@ def test_runs_every_pair_once_and_reports_their_numbers(toy_config_file, tmp_pat
 def test_an_override_of_a_field_the_config_lacks_is_refused(toy_config_file):
   with pytest.raises(ValueError, match=r"'model.num_stagez': the config has no such field"):
     ablate.variant_config(f"{toy_config_file}:runlocal", "model.num_stagez=1", seed=0)
+
+
+def test_a_bad_variant_fails_before_any_pair_trains(toy_config_file, tmp_path, monkeypatch):
+  trained = []
+  monkeypatch.setattr(ablate, "run_pair", lambda config, workdir: trained.append(workdir))
+  with pytest.raises(ValueError, match="unknown config variant"):
+    ablate.run_ablation(f"{toy_config_file}:runlocal", str(tmp_path / "a"),
+                        {"full": "", "broken": "no_such_variant"}, seeds=[0, 1])
+  assert trained == []

@@ -206,16 +206,17 @@ def run_ablation(config: str, workdir: str, variants: dict[str, str], seeds: lis
   """Runs (or reads) every (variant, seed) of `config` and writes the report; returns it."""
   from fashion_jax import models
 
+  # Every config is built before anything trains: a bad variant fails now, not hours in, and
+  # a config file edited while the ablation runs does not change the pairs still to come.
+  pair_configs = {(name, seed): variant_config(config, spec, seed)
+                  for name, spec in variants.items() for seed in seeds}
   os.makedirs(workdir, exist_ok=True)
-  runs, seconds, metrics = {}, 0.0, list(metrics)
-  for name, spec in variants.items():
-    runs[name] = {}
-    for seed in seeds:
-      pair_config = variant_config(config, spec, seed)
-      metrics = metrics or [models.get_system(pair_config.system).best_metric[0]]
-      logging.info("ablation: variant %s, seed %d", name, seed)
-      runs[name][seed] = run_pair(pair_config, os.path.join(workdir, name, f"seed{seed}"))
-      seconds += runs[name][seed]["seconds"] or 0.0
+  runs, seconds, metrics = {name: {} for name in variants}, 0.0, list(metrics)
+  for (name, seed), pair_config in pair_configs.items():
+    metrics = metrics or [models.get_system(pair_config.system).best_metric[0]]
+    logging.info("ablation: variant %s, seed %d", name, seed)
+    runs[name][seed] = run_pair(pair_config, os.path.join(workdir, name, f"seed{seed}"))
+    seconds += runs[name][seed]["seconds"] or 0.0
   summary = summarise(runs, metrics)
   title = title or f"Ablation of {config}"
   with open(os.path.join(workdir, "ablation.json"), "w") as f:
