@@ -93,7 +93,8 @@ def run_pair(config, workdir: str) -> dict:
   path = os.path.join(workdir, "results_test.json")
   if not os.path.exists(path):
     start = time.perf_counter()
-    train.train_and_evaluate(config, workdir)
+    if not train.train_and_evaluate(config, workdir):  # stopped by a signal, checkpoint saved
+      raise SystemExit(f"ablation stopped during {workdir}; rerun the same command to resume")
     with open(os.path.join(workdir, "ablation_seconds.json"), "w") as f:
       json.dump({"seconds": time.perf_counter() - start}, f)
   with open(path) as f:
