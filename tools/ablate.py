@@ -187,10 +187,16 @@ def chart(summary: dict, metric: str, path: str, title: str) -> None:
   means = [summary["table"][n][metric]["mean"] for n in names]
   stds = [summary["table"][n][metric]["std"] for n in names]
   fig, ax = plt.subplots(figsize=(1.4 * len(names) + 2, 3.6), dpi=120)
-  ax.bar(names, means, yerr=stds, capsize=6, color="#8fb3d9", edgecolor="#2b5d8a")
+  # Means with error bars, not bars from zero: ablation differences are often a point or two,
+  # and the axis zooms to the runs and the baselines so they stay visible.
+  ax.errorbar(range(len(names)), means, yerr=stds, fmt="s", markersize=7, capsize=8,
+              color="#2b5d8a", zorder=2)
   for i, name in enumerate(names):
     values = summary["table"][name][metric]["values"]
-    ax.scatter([i] * len(values), values, color="#1b3550", s=14, zorder=3)
+    ax.scatter([i + 0.12] * len(values), values, color="#1b3550", s=12, alpha=0.7, zorder=3)
+  ax.set_xticks(range(len(names)), names)
+  ax.set_xlim(-0.5, len(names) + 0.6)
+  ax.grid(axis="y", linewidth=0.5, alpha=0.5)
   for method, row in summary["baselines"].items():
     if metric in row:
       ax.axhline(row[metric], linestyle="--", linewidth=1, color="#999999")
