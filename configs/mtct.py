@@ -79,6 +79,9 @@ def get_config(arg=None):
   c.data.eval_domain = "street"
   c.data.augment.update(dict(flip=True, scale=(0.9, 1.1), translate=0.05, colour=0.1))
   c.model.update(dict(fc_width=1024, branches="street", width_scale=1.0, batch_norm=False))
+  # An ImageNet NIN trunk (docs/pretrained.md: no public file maps onto the poster's table, so
+  # one you trained and saved with fashion_jax.models.weights.save_variables).
+  c.model.pretrained.trunk = ""
   c.loss.update(dict(triplet_loss="tste", triplet_weight=1.0, alpha=1.0, margin=0.2,
                      classify_partners=False))
   c.optimizer.update(dict(name="adam", learning_rate=1e-4, schedule="constant"))

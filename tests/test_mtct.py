@@ -13,7 +13,7 @@ from fashion_jax import losses, metrics, state, train
 from fashion_jax import run as run_lib
 from fashion_jax.data import schema, synth
 from fashion_jax.data.synth import garments, xdomain
-from fashion_jax.models import mtct
+from fashion_jax.models import mtct, weights
 
 
 def test_xdomain_labels_match_the_rendered_garment():
@@ -119,6 +119,22 @@ def test_mtn_has_the_posters_layers():
     assert branch[f"group{g}_fc2"]["kernel"].shape == (1024, 1024)
     assert branch[f"group{g}_out"]["kernel"].shape == (1024, size)
   assert params["trunk"]["conv4"]["kernel"].shape == (3, 3, 512, 1024)  # Conv4 3x3-1024
+
+
+def test_a_saved_nin_trunk_loads_through_the_config(tmp_path):
+  config = mtct_config.get_config("runlocal")
+  module = mtct.make_module(config.model, synth.render.ATTRIBUTE_SETS["xdomain"].spec)
+  example = {"image": np.zeros((64, 64, 3), np.uint8)}
+  donor, target = (state.init_variables(module, ("image",), example, seed) for seed in (1, 2))
+  weights.save_variables(tmp_path / "nin.safetensors",
+                         {c: donor[c]["trunk"] for c in ("params", "batch_stats")})
+  config.model.pretrained.trunk = str(tmp_path / "nin.safetensors")
+  loaded = state.load_pretrained(target, config.model)
+  for collection in ("params", "batch_stats"):
+    jax.tree.map(np.testing.assert_array_equal, loaded[collection]["trunk"],
+                 donor[collection]["trunk"])
+  jax.tree.map(np.testing.assert_array_equal, loaded["params"]["street_branches"],
+               target["params"]["street_branches"])  # the branches keep their initialisation
 
 
 def test_the_comparisons_are_configs():
