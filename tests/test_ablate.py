@@ -3,36 +3,12 @@ report's numbers are those of the runs' own results files."""
 
 import json
 import os
-import textwrap
 
 import numpy as np
 import pytest
-from conftest import TINY_SYNTH
 from scipy import stats
 
 from tools import ablate
-
-
-@pytest.fixture
-def toy_config_file(tmp_path, synth_data_dir):
-  path = tmp_path / "toy_fpm.py"
-  path.write_text(textwrap.dedent(f"""
-      from configs import fpm
-
-      def get_config(arg=None):
-        c = fpm.get_config(arg)
-        c.data.name, c.data.data_dir = "fashion_synth", {synth_data_dir!r}
-        c.data.synth.update({TINY_SYNTH!r})
-        c.data.image_size, c.data.num_threads = (32, 32), 1
-        c.model.update(dict(num_stages=2, feature_widths=(8, 8, 8, 8),
-                            feature_kernels=(3, 3, 3, 3), stage1_widths=(8, 8),
-                            stage1_kernels=(3, 1), refine_width=8, refine_kernel=3,
-                            refine_depth=1))
-        c.batch_size, c.num_devices, c.max_steps_per_phase = 8, 1, 2
-        c.progress, c.eval.baselines = False, ("training_mean",)
-        return c
-      """))
-  return str(path)
 
 
 def test_runs_every_pair_once_and_reports_their_numbers(toy_config_file, tmp_path, monkeypatch):
