@@ -106,6 +106,14 @@ def run_pair(config, workdir: str) -> dict:
   return {"results": results, "seconds": seconds}
 
 
+def mean_std(values) -> dict:
+  """{mean, std (sample; 0 for one value), values} of a list of numbers."""
+  values = np.asarray(values, np.float64)
+  return {"mean": float(np.mean(values)),
+          "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+          "values": values.tolist()}
+
+
 def summarise(runs: dict[str, dict[int, dict]], metrics: list[str]) -> dict:
   """{variant: {metric: {mean, std, values}}} of the trained model's row, paired tests against
   the first variant, and the baselines (averaged over every pair they were computed in)."""
@@ -120,8 +128,7 @@ def summarise(runs: dict[str, dict[int, dict]], metrics: list[str]) -> dict:
     for metric in metrics:
       values = [model_row(p).get(metric) for p in by_seed.values()]
       values = np.asarray([np.nan if v is None else v for v in values], np.float64)
-      table[name][metric] = {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1))
-                             if len(values) > 1 else 0.0, "values": values.tolist()}
+      table[name][metric] = mean_std(values)
     for pair in by_seed.values():
       for method, row in list(pair["results"]["methods"].items())[1:]:
         for metric in metrics:

@@ -18,7 +18,6 @@ import fnmatch
 import json
 import os
 
-import numpy as np
 from absl import app, flags, logging
 
 from tools import ablate
@@ -45,8 +44,7 @@ def summarise(per_fold: dict[int, dict]) -> dict:
       for metric, value in row.items():
         if isinstance(value, int | float) and not isinstance(value, bool):
           out.setdefault(method, {}).setdefault(metric, []).append(float(value))
-  return {m: {k: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1
-                  else 0.0, "values": v} for k, v in row.items()} for m, row in out.items()}
+  return {m: {k: ablate.mean_std(v) for k, v in row.items()} for m, row in out.items()}
 
 
 def markdown(summary: dict, patterns: list[str], folds: list[int], title: str) -> str:
