@@ -3,31 +3,47 @@
 `<workdir>/checkpoints/<step>` holds the latest train states (parameters, statistics, optimiser
 state, rng, step); `<workdir>/best/<step>` holds only the model variables (`params`,
 `batch_stats`) with the best validation metric: it is for evaluation and inference, not resuming.
-Saves are asynchronous; `close()` waits for them.
+
+Saves are synchronous: a save that fails (full disk, unwritable or removed folder) raises
+`CheckpointError` at once, in the training loop, instead of failing in a background thread that
+then keeps the process from exiting; it costs the write time of a checkpoint every
+`checkpoint_every_steps`. A latest checkpoint that does not restore (truncated, empty metadata)
+is moved to `<workdir>/unreadable_checkpoints/<step>` with the reason, and the run resumes from
+the newest one that does; if none does, nothing is moved and the run stops.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import shutil
+from collections.abc import Callable
 
 import jax
 import orbax.checkpoint as ocp
+from absl import logging
+
+UNREADABLE_DIR = "unreadable_checkpoints"
+
+
+class CheckpointError(RuntimeError):
+  """A checkpoint could not be saved or restored; the message says what is kept."""
 
 
 class Checkpointer:
   """Latest and best train states of one run."""
 
   def __init__(self, workdir: str, best_metric: str, best_mode: str, keep_latest: int = 2):
-    workdir = os.path.abspath(workdir)
+    self.workdir = os.path.abspath(workdir)
     self.best_metric = best_metric
     self.latest = ocp.CheckpointManager(
-        os.path.join(workdir, "checkpoints"),
-        options=ocp.CheckpointManagerOptions(max_to_keep=keep_latest, create=True))
+        os.path.join(self.workdir, "checkpoints"),
+        options=ocp.CheckpointManagerOptions(max_to_keep=keep_latest, create=True,
+                                             enable_async_checkpointing=False))
     self.best = ocp.CheckpointManager(
-        os.path.join(workdir, "best"),
+        os.path.join(self.workdir, "best"),
         options=ocp.CheckpointManagerOptions(
-            max_to_keep=1, create=True, best_mode=best_mode,
+            max_to_keep=1, create=True, best_mode=best_mode, enable_async_checkpointing=False,
             best_fn=lambda metrics: metrics[best_metric],
             keep_checkpoints_without_metrics=False))
 
@@ -36,7 +52,7 @@ class Checkpointer:
 
   def save_latest(self, step: int, state) -> None:
     if step not in self.latest.all_steps():
-      self.latest.save(step, args=ocp.args.StandardSave(state))
+      self._save(self.latest, step, state)
 
   def save_best(self, step: int, variables, flat_metrics: dict[str, float]) -> None:
     """Offers `variables` as the best; orbax keeps them only if they beat the kept ones."""
@@ -44,8 +60,22 @@ class Checkpointer:
     if value is None or not math.isfinite(value):
       return  # a run whose metric is undefined (e.g. nothing counted) has no best yet
     if step not in self.best.all_steps():
-      self.best.save(step, args=ocp.args.StandardSave(variables),
-                     metrics={self.best_metric: float(value)})
+      self._save(self.best, step, variables, {self.best_metric: float(value)})
+
+  def _save(self, manager, step: int, item, metrics=None) -> None:
+    if not os.path.isdir(self.workdir):
+      raise CheckpointError(f"the workdir {self.workdir} was removed during the run: the "
+                            f"checkpoint of step {step} cannot be saved, and the run stops")
+    try:
+      manager.save(step, args=ocp.args.StandardSave(item), metrics=metrics)
+    except Exception as e:  # full disk, unwritable folder, ...: orbax raises several kinds
+      kept = self.latest_step()
+      raise CheckpointError(
+          f"could not save the checkpoint of step {step} in {manager.directory}: "
+          f"{type(e).__name__}: {e}. "
+          + (f"The checkpoint of step {kept} is kept. " if kept is not None else
+             "No checkpoint was saved before it. ")
+          + "Free space or fix the folder, then rerun the same command to resume.") from e
 
   def best_step(self) -> int | None:
     return self.best.best_step()
@@ -55,9 +85,56 @@ class Checkpointer:
     return self._restore(self.latest, self.latest.latest_step() if step is None else step,
                          template)
 
+  def restore_newest(self, template_for: Callable[[int], object]):
+    """(state, step) of the newest latest checkpoint that restores, or (None, None) when there
+    is none. `template_for(step)` gives the structure of the state saved at `step`.
+
+    Checkpoints newer than the one restored did not restore into the same structure an older
+    one did, so they are damaged: each is moved to `unreadable_checkpoints/` with its reason.
+    When none restores (damage, or a config that no longer matches the run), nothing is moved.
+    """
+    failures = []
+    for step in sorted(self.latest.all_steps(), reverse=True):
+      try:
+        restored = self.restore(template_for(step), step)
+      except Exception as e:  # orbax raises several kinds for damaged files
+        logging.warning("the checkpoint of step %d does not restore: %s: %s", step,
+                        type(e).__name__, e)
+        failures.append((step, f"{type(e).__name__}: {e}"))
+        continue
+      for bad, reason in failures:
+        self._set_aside(bad, reason, restored_step=step)
+      return restored, step
+    if failures:
+      listed = "; ".join(f"step {s}: {r[:300]}" for s, r in failures)
+      raise CheckpointError(
+          f"no checkpoint in {self.latest.directory} restores ({listed}). Nothing was changed "
+          "in the workdir. If the config differs from the run's (its config.json), use that "
+          "config; or move the checkpoints away to start afresh.")
+    return None, None
+
+  def _set_aside(self, step: int, reason: str, restored_step: int) -> None:
+    target = os.path.join(self.workdir, UNREADABLE_DIR, str(step))
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    if os.path.exists(target):
+      shutil.rmtree(target)
+    shutil.move(os.path.join(str(self.latest.directory), str(step)), target)
+    with open(os.path.join(target, "REASON.txt"), "w") as f:
+      f.write(reason + "\n")
+    self.latest.reload()
+    logging.warning("the checkpoint of step %d did not restore (%s); it was moved to %s and "
+                    "the run resumes from step %d", step, reason[:300], target, restored_step)
+
   def restore_best(self, template):
     """The best model variables, in the structure and shardings of `template`."""
-    return self._restore(self.best, self.best.best_step(), template)
+    step = self.best.best_step()
+    try:
+      return self._restore(self.best, step, template)
+    except FileNotFoundError:
+      raise
+    except Exception as e:
+      raise CheckpointError(f"the best checkpoint (step {step}) in {self.best.directory} does "
+                            f"not restore: {type(e).__name__}: {e}") from e
 
   @staticmethod
   def _restore(manager, step, template):
@@ -67,7 +144,9 @@ class Checkpointer:
     return manager.restore(step, args=ocp.args.StandardRestore(abstract))
 
   def close(self) -> None:
-    self.latest.wait_until_finished()
-    self.best.wait_until_finished()
-    self.latest.close()
-    self.best.close()
+    for manager in (self.latest, self.best):
+      try:
+        manager.wait_until_finished()
+        manager.close()
+      except Exception as e:  # noqa: BLE001 (closing must not hide the error that ended the run)
+        logging.warning("closing %s: %s: %s", manager.directory, type(e).__name__, e)

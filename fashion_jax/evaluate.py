@@ -18,8 +18,8 @@ import numpy as np
 import tqdm
 from absl import logging
 
+from fashion_jax import checkpoints, sharding, state, visualize, writers
 from fashion_jax import run as run_lib
-from fashion_jax import sharding, state, visualize, writers
 from fashion_jax.data import pipeline
 
 
@@ -91,16 +91,21 @@ def mean_predictor(run, max_examples: int):
   return predict
 
 
-def final_evaluation(run, variables, step: int) -> dict:
-  """The best checkpoint (else `variables` of `step`) and the baselines on the test role;
-  prints the paper-style table and writes `results_test.json`."""
+def final_evaluation(run, variables, step: int, trained: bool = True) -> dict:
+  """The best checkpoint (else `variables` of `step`, when `trained`) and the baselines on the
+  test role; prints the paper-style table and writes `results_test.json`."""
   config = run.config
   source = run.eval_source("test")
-  best = run.checkpointer.best_step()
+  best, label = run.checkpointer.best_step(), f"{config.system} (step {step})"
   if best is not None:
     template = sharding.put_replicated(variables, run.mesh)
-    variables, step = run.checkpointer.restore_best(template), best
-  label = f"{config.system} (step {step})"
+    try:
+      variables, label = run.checkpointer.restore_best(template), f"{config.system} (step {best})"
+    except checkpoints.CheckpointError as e:
+      if not trained:
+        raise
+      logging.warning("%s; the latest state (step %d) is evaluated instead", e, step)
+      label = f"{config.system} (step {step}, latest: the best checkpoint does not restore)"
   predict = model_predictor(run, variables)
   results = {label: run.system.score(*collect(run, predict, source, "test"), run.spec)}
   save_picture(run, predict, source, os.path.join(run.workdir, "predictions_test.png"))
@@ -151,9 +156,10 @@ def evaluate_workdir(workdir: str, config=None) -> dict:
   try:
     if run.checkpointer.latest_step() is None and run.checkpointer.best_step() is None:
       raise FileNotFoundError(f"no checkpoint in {workdir}: train first")
-    if run.checkpointer.best_step() is not None:
-      return final_evaluation(run, run.init_variables(), run.checkpointer.best_step())
-    train_state, _ = state.restore_or_init(run)
+    if run.checkpointer.latest_step() is None:  # the best alone (the latest were removed)
+      return final_evaluation(run, run.init_variables(), run.checkpointer.best_step(),
+                              trained=False)
+    train_state, _ = state.restore_or_init(run)  # the fallback if the best does not restore
     return final_evaluation(run, state.variables_of(train_state), int(train_state.step))
   finally:
     run.close()

@@ -74,17 +74,22 @@ def variables_of(state: TrainState) -> dict:
 
 
 def restore_or_init(run) -> tuple[TrainState, int]:
-  """The run's latest checkpoint, else its initial state; and the index of the phase whose
-  optimiser the state holds."""
+  """The run's newest checkpoint that restores (see `Checkpointer.restore_newest`), else its
+  initial state; and the index of the phase whose optimiser the state holds."""
   variables = run.init_variables()
-  step = run.checkpointer.latest_step()
-  owner = 0 if step is None else optim.phase_at(run.phases, max(step - 1, 0))
-  tx = optim.make_optimizer(run.phases[owner], variables["params"])
-  state = sharding.put_replicated(create_state(variables, tx, run.config.seed), run.mesh)
+
+  def owner_of(step: int) -> int:  # a checkpoint at a phase's end holds that phase's optimiser
+    return optim.phase_at(run.phases, max(step - 1, 0))
+
+  def initial(owner: int) -> TrainState:
+    tx = optim.make_optimizer(run.phases[owner], variables["params"])
+    return sharding.put_replicated(create_state(variables, tx, run.config.seed), run.mesh)
+
+  restored, step = run.checkpointer.restore_newest(lambda s: initial(owner_of(s)))
   if step is None:
-    return state, 0
-  logging.info("resuming from step %d (phase %s)", step, run.phases[owner].name)
-  return run.checkpointer.restore(state, step), owner
+    return initial(0), 0
+  logging.info("resuming from step %d (phase %s)", step, run.phases[owner_of(step)].name)
+  return restored, owner_of(step)
 
 
 def copy_subtrees(tree: dict, pairs, where: str = "") -> dict:

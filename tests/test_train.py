@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from fashion_jax import evaluate, run, state, train
+from fashion_jax import checkpoints, evaluate, run, state, train
 
 
 def _train_losses(workdir):
@@ -124,9 +124,10 @@ def test_a_failed_resume_keeps_the_runs_config(tiny_fpm_config, tmp_path):
   before = open(os.path.join(workdir, "config.json")).read()
   tiny_fpm_config.model.refine_width = 24  # other parameter shapes: the checkpoint cannot fit
   tiny_fpm_config.max_steps_per_phase = 4
-  with pytest.raises(ValueError):
+  with pytest.raises(checkpoints.CheckpointError, match="no checkpoint in .* restores"):
     train.train_and_evaluate(tiny_fpm_config, workdir)
   assert open(os.path.join(workdir, "config.json")).read() == before
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["2"]  # nothing moved
   assert '"refine_width": 16' in before
 
 
