@@ -4,13 +4,17 @@
   python -m fashion_jax.main --mode=eval --workdir=/tmp/fpm      # evaluate an existing run
 
 Any config field can be overridden: `--config.batch_size=8 --config.data.data_dir=...`.
-Rerunning a training command on the same workdir resumes from its latest checkpoint.
+Rerunning a training command on the same workdir resumes from its latest checkpoint. Exit
+status: 0 done, 1 an error (its message says what and which file or config field), 2 a bad
+command line, 128 + N stopped by signal N (SIGTERM: 143) after saving a checkpoint.
 """
+
+import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from fashion_jax import writers
+from fashion_jax import cli, writers
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file, optionally `path:variant`.",
@@ -22,6 +26,7 @@ flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (mult
 flags.mark_flag_as_required("workdir")
 
 
+@cli.report_errors
 def main(argv):
   writers.quiet_library_logs()
   if len(argv) > 1:
@@ -41,8 +46,12 @@ def main(argv):
   else:
     if FLAGS.config is None:
       raise app.UsageError("--config is required for training")
-    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    try:
+      train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    except train.Stopped as e:
+      logging.warning("%s", e)
+      sys.exit(e.exit_status)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

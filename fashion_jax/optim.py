@@ -50,7 +50,7 @@ class Phase:
     return self.start_step + self.num_steps
 
 
-def _merged(base: ml_collections.ConfigDict, overrides, where: str) -> ml_collections.ConfigDict:
+def merged(base: ml_collections.ConfigDict, overrides, where: str) -> ml_collections.ConfigDict:
   """`base` with `overrides` applied; a key `base` does not have is refused, naming it."""
   out = ml_collections.ConfigDict(base.to_dict())
   for key, value in dict(overrides or {}).items():
@@ -58,7 +58,7 @@ def _merged(base: ml_collections.ConfigDict, overrides, where: str) -> ml_collec
       raise ValueError(f"{where}.{key} is not a config field; {where} has {sorted(out.keys())}")
     nested = isinstance(value, Mapping | ml_collections.ConfigDict)
     if isinstance(out[key], ml_collections.ConfigDict) and nested:
-      out[key] = _merged(out[key], value, f"{where}.{key}")
+      out[key] = merged(out[key], value, f"{where}.{key}")
     else:
       out[key] = value
   return out
@@ -94,17 +94,21 @@ def resolve_phases(config, steps_per_epoch) -> list[Phase]:
   phases, start = [], 0
   for spec in phase_specs(config):
     where = f"phase {spec['name']!r}"
-    data = _merged(config.data, spec.get("data"), f"{where}: data")
+    data = merged(config.data, spec.get("data"), f"{where}: data")
     epoch = per_epoch(data)
     steps = spec.get("num_steps") or round(spec["num_epochs"] * epoch)
     if config.get("max_steps_per_phase"):
       steps = min(steps, config.max_steps_per_phase)
+    if steps < 1:
+      raise ValueError(f"{where} has no step: num_epochs {spec.get('num_epochs')} of "
+                       f"{epoch} steps per epoch rounds to {steps}; give more epochs or "
+                       "num_steps")
     phases.append(Phase(
         name=spec["name"], start_step=start, num_steps=int(steps),
         trainable=spec.get("trainable", ".*"),
-        optimizer=_merged(config.optimizer, spec.get("optimizer"), f"{where}: optimizer"),
-        loss=_merged(config.loss, spec.get("loss"), f"{where}: loss"),
-        data=data, model=_merged(config.model, spec.get("model"), f"{where}: model"),
+        optimizer=merged(config.optimizer, spec.get("optimizer"), f"{where}: optimizer"),
+        loss=merged(config.loss, spec.get("loss"), f"{where}: loss"),
+        data=data, model=merged(config.model, spec.get("model"), f"{where}: model"),
         steps_per_epoch=epoch, copy=tuple(dict(spec.get("copy") or {}).items())))
     start += int(steps)
   return phases

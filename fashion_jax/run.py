@@ -12,7 +12,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from fashion_jax import checkpoints, models, optim, sharding, state, steps, writers
+from fashion_jax import checkpoints, config_check, models, optim, sharding, state, steps, writers
 from fashion_jax.data import batch_sources, catalog, folds, schema
 
 CONFIG_FILE = "config.json"
@@ -50,6 +50,7 @@ class Run:
   """The pieces of one run of `config` in `workdir`."""
 
   def __init__(self, config, workdir: str):
+    config_check.check(config)  # before anything is read or written
     self.config, self.workdir = config, workdir
     self.is_chief = jax.process_index() == 0
     self.system = models.get_system(config.system)

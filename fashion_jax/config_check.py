@@ -1,0 +1,153 @@
+"""A run's config checked once, before anything is written: every field's type and range.
+
+`check(config)` raises `ConfigError` naming the field (`config.batch_size`, or
+`config.phases[1].optimizer.learning_rate` for a phase's override), the value and what is
+allowed. Fields a system adds (`model.*`, `loss.*`) are its own to check; this covers the fields
+every run has (`config_base.base_config`) and the phases' overrides of them.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Sequence
+
+from fashion_jax import optim
+
+
+class ConfigError(ValueError):
+  """A config value out of its type or range; the message names the field."""
+
+
+def _int(lo: int | None = None) -> Callable:
+  def ok(v):
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool) and (lo is None or v >= lo)
+  return _rule(ok, "an integer" + (f" >= {lo}" if lo is not None else ""))
+
+
+def _number(lo: float, *, open_lo: bool, hi: float | None = None) -> Callable:
+  def ok(v):
+    if not isinstance(v, numbers.Real) or isinstance(v, bool) or v != v:
+      return False
+    return (v > lo if open_lo else v >= lo) and (hi is None or v <= hi)
+  bound = f"{'>' if open_lo else '>='} {lo}" + (f" and <= {hi}" if hi is not None else "")
+  return _rule(ok, f"a number {bound}")
+
+
+def _one_of(*choices) -> Callable:
+  return _rule(lambda v: v in choices, f"one of {list(choices)}")
+
+
+def _pair(item: Callable, what: str) -> Callable:
+  def ok(v):
+    return isinstance(v, Sequence) and not isinstance(v, str) and len(v) == 2 and all(
+        item(x) is None for x in v)
+  return _rule(ok, f"a pair of {what}")
+
+
+def _rule(ok: Callable, expected: str) -> Callable:
+  """A check: value -> None when allowed, else the sentence saying what is expected."""
+  return lambda v: None if ok(v) else expected
+
+
+POSITIVE_INT, COUNT = _int(1), _int(0)
+POSITIVE = _number(0, open_lo=True)
+FRACTION = _number(0, open_lo=False, hi=1)
+
+RUN_FIELDS = {
+    "seed": _int(),
+    "batch_size": POSITIVE_INT,
+    "eval_batch_size": COUNT,
+    "num_epochs": POSITIVE,
+    "num_devices": COUNT,
+    "max_steps_per_phase": COUNT,
+    "early_stopping_patience": COUNT,
+    "log_every_steps": POSITIVE_INT,
+    "eval_every_epochs": POSITIVE,
+    "checkpoint_every_steps": POSITIVE_INT,
+    "eval.baseline_examples": COUNT,
+}
+DATA_FIELDS = {
+    "image_size": _pair(POSITIVE_INT, "integers >= 1 (height, width)"),
+    "crop": _one_of("bbox", "image"),
+    "bbox_margin": _number(0, open_lo=False),
+    "domain": _one_of("", "shop", "street"),
+    "eval_domain": _one_of("", "shop", "street"),
+    "tuples": _one_of("", "pair", "triplet", "views"),
+    "segmented": _one_of("", "white", "black"),
+    "num_threads": POSITIVE_INT,
+    "prefetch": COUNT,
+    "eval_max_examples": COUNT,
+    "num_folds": COUNT,
+    "fold": COUNT,
+    "holdout.validation": FRACTION,
+    "holdout.test": FRACTION,
+    "augment.scale": _pair(POSITIVE, "numbers > 0"),
+    "augment.rotation": _number(0, open_lo=False),
+    "augment.translate": FRACTION,
+    "augment.colour": _number(0, open_lo=False),
+}
+OPTIMIZER_FIELDS = {
+    "name": _one_of("adam", "adamw", "sgd"),
+    "learning_rate": POSITIVE,
+    "schedule": _one_of("constant", "step", "cosine"),
+    "decay_every_epochs": POSITIVE,
+    "decay_factor": _number(0, open_lo=True, hi=1),
+    "warmup_steps": COUNT,
+    "decay_steps": COUNT,
+    "grad_clip_norm": _number(0, open_lo=False),
+    "weight_decay": _number(0, open_lo=False),
+}
+MODEL_FIELDS = {"dtype": _one_of("float32", "bfloat16", "float16")}
+
+
+def _get(config, dotted: str):
+  node = config
+  for part in dotted.split("."):
+    if part not in node:
+      return _MISSING
+    node = node[part]
+  return node
+
+
+_MISSING = object()
+
+
+def _check_fields(config, fields: dict, where: str) -> None:
+  for name, rule in fields.items():
+    value = _get(config, name)
+    if value is _MISSING:
+      continue  # a field an older config lacks keeps its default where it is read
+    expected = rule(value)
+    if expected:
+      raise ConfigError(f"{where}.{name} = {value!r}: expected {expected}")
+
+
+def check(config) -> None:
+  """Raises `ConfigError` for the first field of `config` (or of a phase) out of range."""
+  _check_fields(config, RUN_FIELDS, "config")
+  _check_fields(config.data, DATA_FIELDS, "config.data")
+  _check_fields(config.optimizer, OPTIMIZER_FIELDS, "config.optimizer")
+  _check_fields(config.model, MODEL_FIELDS, "config.model")
+  folds, fold = config.data.get("num_folds", 0), config.data.get("fold", 0)
+  if folds and not fold < folds:
+    raise ConfigError(f"config.data.fold = {fold}: expected < config.data.num_folds = {folds}")
+  _check_phases(config)
+
+
+def _check_phases(config) -> None:
+  try:
+    specs = optim.phase_specs(config)
+  except ValueError as e:
+    raise ConfigError(f"config.phases: {e}") from None
+  for i, spec in enumerate(specs):
+    where = f"config.phases[{i}]" if config.get("phases") else "config"
+    length = "num_steps" if "num_steps" in spec else "num_epochs"
+    expected = (POSITIVE_INT if length == "num_steps" else POSITIVE)(spec[length])
+    if expected:
+      raise ConfigError(f"{where}.{length} = {spec[length]!r}: expected {expected}")
+    for part, fields in (("data", DATA_FIELDS), ("optimizer", OPTIMIZER_FIELDS)):
+      overrides = dict(spec.get(part) or {})
+      if overrides:
+        merged = optim.merged(config[part], overrides, f"{where}.{part}")
+        _check_fields(merged, {k: v for k, v in fields.items() if k.split(".")[0] in overrides},
+                      f"{where}.{part}")
