@@ -46,11 +46,27 @@ def finite_state(state: TrainState) -> bool:
   return bool(jax.device_get(jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))))
 
 
+class Stopped(Exception):  # noqa: N818 (not an error: a run asked to stop, checkpoint saved)
+  """Training stopped by SIGTERM/SIGINT after saving its checkpoint; rerun to resume. The
+  command line exits with `exit_status` (128 + the signal, as a shell reports a signal), so a
+  scheduler tells it from a finished run (0) and from an error (1)."""
+
+  def __init__(self, signum: int, step: int):
+    super().__init__(f"stopped by signal {signum} at step {step}, after saving its checkpoint; "
+                     "rerun the same command to resume")
+    self.signum, self.step = signum, step
+
+  @property
+  def exit_status(self) -> int:
+    return 128 + self.signum
+
+
 class _StopFlag:
   """Turns SIGTERM/SIGINT into a request to checkpoint and stop; a second SIGINT aborts."""
 
   def __init__(self):
     self.requested = False
+    self.signum = signal.SIGTERM
     self._previous = {}
 
   def __enter__(self):
@@ -62,7 +78,7 @@ class _StopFlag:
   def _handle(self, signum, frame):
     if self.requested and signum == signal.SIGINT:
       raise KeyboardInterrupt
-    self.requested = True
+    self.requested, self.signum = True, signum
     logging.warning("signal %d: saving a checkpoint and stopping (Ctrl-C again to abort)", signum)
 
   def __exit__(self, *exc):
@@ -164,11 +180,13 @@ def _train_phase(run: Run, state: TrainState, index: int,
 
 def train_and_evaluate(config, workdir: str) -> dict:
   """Trains every phase of `config` in `workdir` (resuming if it holds checkpoints), then runs
-  the final evaluation with baselines. Returns the final results by method."""
+  the final evaluation with baselines. Returns the final results by method; raises `Stopped`
+  when a signal stopped training (its checkpoint saved)."""
   run = Run(config, workdir)
   try:
     state, owner = restore_or_init(run)
     run.record()
+    run.writer.supersede_after(int(state.step))  # the steps after it are trained again
     stopped_early = _early_stop_step(run) == int(state.step)
     with _StopFlag() as stop:
       for index in range(optim.phase_at(run.phases, int(state.step)), len(run.phases)):
@@ -179,7 +197,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
         if int(state.step) < run.phases[index].end_step:
           state, stopped_early = _train_phase(run, state, index, stop)
         if stop.requested:
-          return {}
+          raise Stopped(stop.signum, int(state.step))
     return evaluate.final_evaluation(run, variables_of(state), int(state.step))
   finally:
     run.close()

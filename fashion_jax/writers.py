@@ -49,6 +49,14 @@ def jsonable(value):
   return value
 
 
+def _row_step(line: str) -> int:
+  """The step of a metrics.jsonl row (-1 for a line that is not a row: a torn last write)."""
+  try:
+    return int(json.loads(line)["step"])
+  except (ValueError, KeyError, TypeError):
+    return -1
+
+
 class MetricWriter:
   """Appends to `<workdir>/metrics.jsonl` and writes TensorBoard scalars (process 0 only)."""
 
@@ -61,6 +69,28 @@ class MetricWriter:
       from tensorboardX import SummaryWriter  # deferred: heavy import
 
       self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+
+  def supersede_after(self, step: int) -> None:
+    """Moves the rows of steps after `step` (logged before an interruption, trained again
+    after the resume from `step`) and any torn line to `metrics.superseded.jsonl`, so
+    `metrics.jsonl` has one row per step and split and nothing logged is lost."""
+    if not self.enabled:
+      return
+    path = self._jsonl.name
+    with open(path) as f:
+      lines = f.readlines()
+    kept = [line for line in lines if 0 <= _row_step(line) <= step]
+    later = [line for line in lines if not 0 <= _row_step(line) <= step]
+    if not later:
+      return
+    with open(os.path.join(os.path.dirname(path), "metrics.superseded.jsonl"), "a") as f:
+      f.writelines(later)
+    self._jsonl.close()
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+      f.writelines(kept)
+    os.replace(tmp, path)
+    self._jsonl = open(path, "a")  # noqa: SIM115
 
   def write(self, step: int, split: str, metrics: dict) -> None:
     if not self.enabled:

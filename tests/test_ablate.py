@@ -3,11 +3,13 @@ report's numbers are those of the runs' own results files."""
 
 import json
 import os
+import signal
 
 import numpy as np
 import pytest
 from scipy import stats
 
+from fashion_jax import train
 from tools import ablate
 
 
@@ -46,11 +48,16 @@ def test_runs_every_pair_once_and_reports_their_numbers(toy_config_file, tmp_pat
 
   # Finished pairs are read, not retrained; a pair whose results are gone is run again.
   trained = []
-  monkeypatch.setattr("fashion_jax.train.train_and_evaluate",
-                      lambda config, workdir: trained.append(workdir))
+
+  def stopped_by_sigterm(config, workdir):
+    trained.append(workdir)
+    raise train.Stopped(signal.SIGTERM, step=1)
+
+  monkeypatch.setattr("fashion_jax.train.train_and_evaluate", stopped_by_sigterm)
   os.remove(os.path.join(workdir, "one_stage", "seed1", "results_test.json"))
-  with pytest.raises(SystemExit, match="rerun the same command to resume"):
-    ablate.run_ablation(**args)  # the stub returns no results, as a run stopped by SIGTERM
+  with pytest.raises(SystemExit) as stop:
+    ablate.run_ablation(**args)
+  assert stop.value.code == 128 + signal.SIGTERM  # the run's own exit status, passed on
   assert trained == [os.path.join(workdir, "one_stage", "seed1")]
 
 

@@ -93,8 +93,11 @@ def run_pair(config, workdir: str) -> dict:
   path = os.path.join(workdir, "results_test.json")
   if not os.path.exists(path):
     start = time.perf_counter()
-    if not train.train_and_evaluate(config, workdir):  # stopped by a signal, checkpoint saved
-      raise SystemExit(f"ablation stopped during {workdir}; rerun the same command to resume")
+    try:
+      train.train_and_evaluate(config, workdir)
+    except train.Stopped as e:  # by a signal, its checkpoint saved
+      logging.warning("ablation stopped during %s; rerun the same command to resume", workdir)
+      raise SystemExit(e.exit_status) from e
     with open(os.path.join(workdir, "ablation_seconds.json"), "w") as f:
       json.dump({"seconds": time.perf_counter() - start}, f)
   with open(path) as f:
