@@ -13,7 +13,10 @@ import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+  import numpy as np
 
 T = TypeVar("T")
 
@@ -224,6 +227,33 @@ class ImageCheck:
   reason: str = ""
 
 
+# Images larger than this are refused before decoding (a small file can declare a huge image).
+DEFAULT_MAX_PIXELS = 50_000_000
+
+
+class ImageError(ValueError):
+  """An image file that cannot be used; the message names the file and the reason."""
+
+
+def _decode_problem(e: Exception) -> str:
+  from PIL import Image
+
+  if isinstance(e, Image.UnidentifiedImageError):
+    return "corrupt image: not in a known image format"
+  if isinstance(e, Image.DecompressionBombError):  # raised on open, from the header alone
+    return f"too large: {e}"
+  if "truncated" in str(e).lower():  # Pillow: "image file is truncated (...)", "Truncated File
+    # Read" (data cut inside the header)
+    return "truncated image: the data ends early"
+  return f"corrupt image: {type(e).__name__}: {e}"
+
+
+def _decode_errors():
+  from PIL import Image
+
+  return (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+
 def check_image(path) -> ImageCheck:
   """Fully decodes an image file; truncated or corrupt data is reported, never repaired."""
   from PIL import Image  # deferred: only preparation needs Pillow
@@ -232,15 +262,37 @@ def check_image(path) -> ImageCheck:
     with Image.open(path) as image:
       image.load()  # decodes every byte: raises on truncation
       fmt, mode = image.format, image.mode
-  except Image.UnidentifiedImageError:
-    return ImageCheck(IMAGE_CORRUPT, "corrupt image: not in a known image format")
-  except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-    if "truncated" in str(e):  # Pillow: "image file is truncated (N bytes not processed)"
-      return ImageCheck(IMAGE_CORRUPT, "truncated image: the data ends early")
-    return ImageCheck(IMAGE_CORRUPT, f"corrupt image: {type(e).__name__}: {e}")
+  except _decode_errors() as e:
+    return ImageCheck(IMAGE_CORRUPT, _decode_problem(e))
   if fmt in _PASS_THROUGH_FORMATS and mode in _PASS_THROUGH_MODES:
     return ImageCheck(IMAGE_OK)
   return ImageCheck(IMAGE_REENCODE, f"{fmt} {mode} re-encoded as RGB JPEG")
+
+
+def read_rgb(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+  """The image at `path` as RGB uint8 [H, W, 3], fully decoded, turned upright as its EXIF
+  orientation says (as a photo viewer shows it).
+
+  Raises:
+    ImageError: (naming the file) when the header declares more than `max_pixels` pixels (the
+      check comes before decoding; Pillow's own `Image.MAX_IMAGE_PIXELS` check, on open, comes
+      first unless the caller lifts it), or the data is truncated or corrupt.
+  """
+  import numpy as np
+  from PIL import Image, ImageOps
+
+  try:
+    with Image.open(path) as image:
+      width, height = image.size
+      if width * height > max_pixels:
+        raise ImageError(f"{path}: {width}x{height} = {width * height} pixels is over the "
+                         f"limit of {max_pixels}")
+      image.load()
+      return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+  except ImageError:
+    raise
+  except _decode_errors() as e:
+    raise ImageError(f"{path}: {_decode_problem(e)}") from None
 
 
 def image_bytes(path, reencode: bool) -> bytes:
