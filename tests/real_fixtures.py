@@ -23,9 +23,12 @@ def write_text(path: Path, text: str) -> Path:
   return path
 
 
-def jpeg_bytes(seed: int, size: int = 32) -> bytes:
+def jpeg_bytes(seed: int, size: int = 320) -> bytes:
+  """A size x size JPEG of 10-pixel random blocks: large enough to hold the fixtures'
+  annotations (preparation refuses boxes and points outside their image), small on disk."""
   rng = np.random.default_rng(seed)
-  pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+  blocks = rng.integers(0, 256, (-(-size // 10), -(-size // 10), 3), dtype=np.uint8)
+  pixels = np.repeat(np.repeat(blocks, 10, axis=0), 10, axis=1)[:size, :size]
   buffer = io.BytesIO()
   Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
   return buffer.getvalue()

@@ -53,6 +53,7 @@ def test_cells_categories_and_test_csv(tmp_path):
      r"train.csv:3: image_category 'kilt'"),
     ("20_5_1", "20_5_-1", r"train.csv:3: waistband_left: '20_5_-1' is absent but has x, y"),
     (",31_29_1", "", r"train.csv:3: expected 26 columns, found 25"),
+    ("20_5_1", "-30_20_1", r"train.csv:3: waistband_left: '-30_20_1' has a negative coordinate"),
     ("neckline_right", "neckline_rite", r"train.csv:1: expected the header"),
 ])
 def test_bad_cells_and_rows(tmp_path, old, new, message):
@@ -71,4 +72,16 @@ def test_unknown_split_folder_and_missing_csv(tmp_path):
   (tmp_path / "warmup").rmdir()
   (tmp_path / "test" / "test.csv").unlink()
   with pytest.raises(FileNotFoundError, match="no annotation CSV"):
+    fai.read_fashionai(tmp_path)
+
+
+def test_a_split_csv_without_rows_or_with_a_second_csv_is_refused(tmp_path):
+  write_fashionai(tmp_path)
+  write_text(tmp_path / "train" / "extra.csv", f"{HEADER}\n")
+  with pytest.raises(formats.AnnotationError,
+                     match=r"several CSV files \(Annotations/train.csv, extra.csv\)"):
+    fai.read_fashionai(tmp_path)
+  (tmp_path / "train" / "extra.csv").unlink()
+  write_text(tmp_path / "test" / "test.csv", "image_id,image_category\n")
+  with pytest.raises(formats.AnnotationError, match=r"test.csv:1: a header and no rows"):
     fai.read_fashionai(tmp_path)

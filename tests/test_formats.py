@@ -54,7 +54,7 @@ def test_find_first_names_every_candidate(tmp_path):
 
 def test_image_policy(tmp_path):
   good = write_jpeg(tmp_path / "good.jpg")
-  assert formats.check_image(good) == formats.ImageCheck(formats.IMAGE_OK)
+  assert formats.check_image(good) == formats.ImageCheck(formats.IMAGE_OK, size=(320, 320))
   assert formats.image_bytes(good, reencode=False) == jpeg_bytes(0)
   truncated = truncate(write_jpeg(tmp_path / "cut.jpg"))
   assert formats.check_image(truncated) == formats.ImageCheck(

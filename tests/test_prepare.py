@@ -11,7 +11,7 @@ from fashion_jax.data import datasets, prepare, schema
 def test_prepare_skips_and_counts_bad_images_then_reads_back(tmp_path, capsys):
   manual = write_fld(tmp_path / "manual")
   truncate(manual / "img" / "img_00000002.jpg")
-  Image.new("CMYK", (6, 5), (0, 255, 255, 0)).save(manual / "img" / "img_00000003.jpg")
+  Image.new("CMYK", (320, 300), (0, 255, 255, 0)).save(manual / "img" / "img_00000003.jpg")
   data_dir = tmp_path / "tfds"
   argv = ["--dataset=deepfashion_landmarks", f"--manual_dir={manual}", f"--data_dir={data_dir}"]
   assert prepare.main(argv) == 0
@@ -31,7 +31,7 @@ def test_prepare_skips_and_counts_bad_images_then_reads_back(tmp_path, capsys):
   np.testing.assert_array_equal(example["landmarks"][7], [177, 232])
   assert example["mask"].shape == (1, 1, 1) and not example["has_mask"]
   cmyk = test[0]["image"]  # re-encoded: RGB of the CMYK (0, 255, 255, 0) is red
-  assert cmyk.shape == (5, 6, 3) and cmyk[..., 0].min() > 240 and cmyk[..., 1:].max() < 15
+  assert cmyk.shape == (300, 320, 3) and cmyk[..., 0].min() > 240 and cmyk[..., 1:].max() < 15
 
   again = prepare.prepare("deepfashion_landmarks", manual, data_dir)
   assert again.already_prepared and again.examples == {"train": 1, "test": 1}
@@ -55,4 +55,34 @@ def test_bad_input_stops_before_anything_is_written(tmp_path, capsys):
   path.write_text(path.read_text().replace("051 015 180 290", "051 015 180"))
   assert prepare.main(argv) == 1
   assert "list_bbox.txt:4: expected 5 columns, found 4" in capsys.readouterr().err
+  assert not (data_dir / "deepfashion_landmarks").exists()
+
+
+def test_boxes_points_and_paths_that_cannot_be_right_are_refused(tmp_path, capsys):
+  """Values no image can have stop preparation with the file and line, or the record, named."""
+  manual = write_fld(tmp_path / "manual")
+  data_dir = tmp_path / "tfds"
+  argv = ["--dataset=deepfashion_landmarks", f"--manual_dir={manual}", f"--data_dir={data_dir}"]
+  bbox, landmarks = manual / "Anno" / "list_bbox.txt", manual / "Anno" / "list_landmarks.txt"
+  original_bbox, original_landmarks = bbox.read_text(), landmarks.read_text()
+  for before, after, message in (
+      ("051 015 180 290", "180 015 051 290", "list_bbox.txt:4: bbox: [180.0, 15.0, 51.0, 290.0] "
+       "is not a box in pixels"),
+      ("051 015 180 290", "-51 015 180 290", "list_bbox.txt:4: bbox: [-51.0"),
+      ("051 015 180 290", "051 015 980 290", "train img/img_00000002.jpg: bbox [51.0, 15.0, "
+       "980.0, 290.0] lies outside the 320x320 image")):
+    bbox.write_text(original_bbox.replace(before, after))
+    assert prepare.main(argv) == 1
+    assert message in capsys.readouterr().err
+  bbox.write_text(original_bbox)
+  landmarks.write_text(original_landmarks.replace("177 232", "3177 232", 1))
+  assert prepare.main(argv) == 1
+  assert "train img/img_00000001.jpg: 1 landmarks far outside the 320x320 image (slot 7 at " \
+         "[3177.0, 232.0])" in capsys.readouterr().err
+  landmarks.write_text(original_landmarks)
+  for path in (bbox, landmarks, manual / "Eval" / "list_eval_partition.txt"):
+    path.write_text(path.read_text().replace("img/img_00000003.jpg", "img/../../outside.jpg"))
+  write_jpeg(tmp_path / "outside.jpg")
+  assert prepare.main(argv) == 1
+  assert "image id 'img/../../outside.jpg' leads outside" in capsys.readouterr().err
   assert not (data_dir / "deepfashion_landmarks").exists()

@@ -66,6 +66,7 @@ def test_optional_columns_may_be_left_out(tmp_path):
     ("1,0,,1\n", "1,0,,2\n", r"train.csv:2: sleeve/short: '2' is not 1, 0, -1 or empty"),
     ("1,0,0,-1\n", "1,0,0\n", r"train.csv:3: expected 12 columns, found 11"),
     ("1.5,2,30", "1.5,two,30", r"train.csv:2: bbox: 'two' is not a number"),
+    ("1.5,2,30,31.25", "30,2,1.5,31.25", r"train.csv:2: bbox: \[30.0, 2.0, 1.5, 31.25\] is not"),
     ("sleeve/long", "sleeve_long", r"train.csv:1: column 'sleeve_long': expected <group>/"),
     ("street/item9_1.jpg", "shop/item7_0.jpg", r"train.csv:4: shop/item7_0.jpg is already"),
 ])
@@ -86,6 +87,10 @@ def test_split_files(tmp_path):
   with pytest.raises(formats.AnnotationError, match=r"validation.csv: unknown split name"):
     shop_street.read_shop_street(tmp_path, 4)
   (tmp_path / "validation.csv").unlink()
+  write_text(tmp_path / "test.csv", f"{HEADER}\n")
+  with pytest.raises(formats.AnnotationError, match=r"test.csv:1: a header and no rows"):
+    shop_street.read_shop_street(tmp_path, 4)
+  write_text(tmp_path / "test.csv", TEST)
   with pytest.raises(formats.AnnotationError, match=r"train.csv:1: .*'csv_4attr'"):
     shop_street.read_shop_street(tmp_path, 3)
   (tmp_path / "train.csv").unlink()

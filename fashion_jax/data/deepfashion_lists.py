@@ -72,7 +72,7 @@ def read_bboxes(path, partition_path, partition: dict) -> dict[str, np.ndarray]:
 
   def parse(row):
     formats.expect_columns(row, 5, path)
-    return np.asarray(formats.to_floats(row.tokens[1:], path, row.line, "bbox"), np.float32)
+    return np.asarray(formats.to_box(row.tokens[1:], path, row.line), np.float32)
 
   return read_per_image(path, partition_path, partition, parse)
 

@@ -133,6 +133,16 @@ def to_floats(tokens: Sequence[str], path, line: int, what: str) -> list[float]:
   return values
 
 
+def to_box(tokens: Sequence[str], path, line: int, what: str = "bbox") -> list[float]:
+  """`x1 y1 x2 y2` pixels, refused unless 0 <= x1 < x2 and 0 <= y1 < y2."""
+  box = to_floats(tokens, path, line, what)
+  x1, y1, x2, y2 = box
+  if min(box) < 0 or x2 <= x1 or y2 <= y1:
+    raise AnnotationError(path, line, f"{what}: {box} is not a box in pixels (expected "
+                          "0 <= x1 < x2 and 0 <= y1 < y2)")
+  return box
+
+
 def to_choice(value: int, allowed: Iterable[int], path, line: int, what: str) -> int:
   allowed = tuple(allowed)
   if value not in allowed:
@@ -225,6 +235,7 @@ REENCODE_QUALITY = 95
 class ImageCheck:
   status: str  # IMAGE_OK, IMAGE_REENCODE or IMAGE_CORRUPT
   reason: str = ""
+  size: tuple[int, int] | None = None  # (width, height) of a decodable image
 
 
 # Images larger than this are refused before decoding (a small file can declare a huge image).
@@ -261,12 +272,12 @@ def check_image(path) -> ImageCheck:
   try:
     with Image.open(path) as image:
       image.load()  # decodes every byte: raises on truncation
-      fmt, mode = image.format, image.mode
+      fmt, mode, size = image.format, image.mode, image.size
   except _decode_errors() as e:
     return ImageCheck(IMAGE_CORRUPT, _decode_problem(e))
   if fmt in _PASS_THROUGH_FORMATS and mode in _PASS_THROUGH_MODES:
-    return ImageCheck(IMAGE_OK)
-  return ImageCheck(IMAGE_REENCODE, f"{fmt} {mode} re-encoded as RGB JPEG")
+    return ImageCheck(IMAGE_OK, size=size)
+  return ImageCheck(IMAGE_REENCODE, f"{fmt} {mode} re-encoded as RGB JPEG", size=size)
 
 
 def read_rgb(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

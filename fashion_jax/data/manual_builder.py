@@ -104,6 +104,49 @@ def _no_progress(iterable, **unused_kwargs):
   return iterable
 
 
+# How far annotations may reach outside their image, as a fraction of its width and height: a
+# box a little past the border (rounding, a garment cut by the frame) and points of truncated
+# landmarks are kept; a value beyond is an annotation error.
+BOX_SLACK, POINT_SLACK = 0.1, 1.0
+
+
+def geometry_problems(table: SplitTable, index: int, size: tuple[int, int]) -> list[str]:
+  """What is wrong with record `index`'s box and points in an image of `size` (width,
+  height): a box or a labelled point too far outside the image."""
+  w, h = size
+  problems = []
+
+  def inside(x, y, slack):
+    return -slack * w <= x <= (1 + slack) * w and -slack * h <= y <= (1 + slack) * h
+
+  fields = table.fields
+  if "has_bbox" in fields and fields["has_bbox"][index]:
+    x1, y1, x2, y2 = (float(v) for v in fields["bbox"][index])
+    if not (inside(x1, y1, BOX_SLACK) and inside(x2, y2, BOX_SLACK)):
+      problems.append(f"bbox {[x1, y1, x2, y2]} lies outside the {w}x{h} image")
+  for name in ("landmarks", "keypoints"):
+    if name not in fields:
+      continue
+    labelled = fields[f"{name}_visibility"][index] != schema.ABSENT
+    far = [i for i in np.flatnonzero(labelled)
+           if not inside(*(float(v) for v in fields[name][index][i]), POINT_SLACK)]
+    if far:
+      i = far[0]
+      problems.append(f"{len(far)} {name} far outside the {w}x{h} image (slot {i} at "
+                      f"{fields[name][index][i].tolist()})")
+  return problems
+
+
+def check_inside(plan: Plan, root: Path) -> None:
+  """Refuses image ids that lead out of the dataset folder (`../`, absolute paths)."""
+  top = os.path.normpath(os.path.abspath(root))
+  for name, table in plan.splits.items():
+    for image_id, path in zip(table.image_ids, table.image_paths, strict=True):
+      if not os.path.normpath(os.path.abspath(path)).startswith(top + os.sep):
+        raise formats.AnnotationError(root, None, f"split {name!r}: image id {image_id!r} "
+                                      f"leads outside {root}")
+
+
 def validate_images(plan: Plan, progress: Progress | None = None,
                     workers: int | None = None) -> Plan:
   """Checks every image of `plan`; returns the plan without corrupt images, re-encodes flagged.
@@ -130,6 +173,13 @@ def validate_images(plan: Plan, progress: Progress | None = None,
                   for i in np.flatnonzero(corrupt)]
       reencode = table.reencode | np.array(
           [c.status == formats.IMAGE_REENCODE for c in checks], bool)
+      bad = [f"{name} {table.image_ids[i]}: {problem}"
+             for i, c in enumerate(checks) if c.size
+             for problem in geometry_problems(table, i, c.size)]
+      if bad:
+        raise formats.AnnotationError(
+            table.image_paths[0].parent, None, f"{len(bad)} record(s) with annotations outside "
+            "their image (nothing was written):\n  " + "\n  ".join(bad[:10]))
       kept = dataclasses.replace(table, reencode=reencode).select(~corrupt)
       if len(kept):
         splits[name] = kept
@@ -257,7 +307,9 @@ class ManualBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     manual_dir = Path(os.fspath(manual_dir)).resolve()
     if self._plan_cache is None or self._plan_cache[0] != manual_dir:
       root, note = self.layout_root(manual_dir)
-      plan = validate_images(self.read_annotations(root), progress, workers)
+      plan = self.read_annotations(root)
+      check_inside(plan, root)
+      plan = validate_images(plan, progress, workers)
       if note:
         plan.notes.insert(0, note)
       if masks_dir is not None:

@@ -149,7 +149,7 @@ def _read_fine_split(fine: Path, split: str, num_images: int, category_types: tu
     fields["clothes_type"][i] = category_types[label - 1]
   path, rows = _aligned_rows(fine, split, "bbox", num_images, 4)
   for i, row in enumerate(rows):
-    fields["bbox"][i] = formats.to_floats(row.tokens, path, row.line, "bbox")
+    fields["bbox"][i] = formats.to_box(row.tokens, path, row.line)
   fields["has_bbox"][:] = True
   path, rows = _aligned_rows(fine, split, "landmarks", num_images, 2 * lists.NUM_SLOTS)
   for i, row in enumerate(rows):

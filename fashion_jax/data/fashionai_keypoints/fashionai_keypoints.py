@@ -28,15 +28,14 @@ without keypoints. Then: python -m fashion_jax.data.prepare --dataset=fashionai_
 
 
 def find_csv(split_dir: Path) -> Path:
-  """The one annotation CSV of a split folder: in `Annotations/`, else at the top."""
-  for folder in (split_dir / "Annotations", split_dir):
-    found = sorted(folder.glob("*.csv"))
-    if len(found) > 1:
-      raise formats.AnnotationError(
-          folder, None, f"several CSV files ({', '.join(p.name for p in found)}); keep one")
-    if found:
-      return found[0]
-  raise FileNotFoundError(f"no annotation CSV in {split_dir}/Annotations or {split_dir}")
+  """The one annotation CSV of a split folder, in `Annotations/` or at the top (not both)."""
+  found = sorted(split_dir.glob("Annotations/*.csv")) + sorted(split_dir.glob("*.csv"))
+  if len(found) > 1:
+    names = ", ".join(p.relative_to(split_dir).as_posix() for p in found)
+    raise formats.AnnotationError(split_dir, None, f"several CSV files ({names}); keep one")
+  if not found:
+    raise FileNotFoundError(f"no annotation CSV in {split_dir}/Annotations or {split_dir}")
+  return found[0]
 
 
 def parse_cell(cell: str, path, line: int, column: str) -> tuple[float, float, int]:
@@ -50,6 +49,8 @@ def parse_cell(cell: str, path, line: int, column: str) -> tuple[float, float, i
     if (x, y) != (-1, -1):
       raise formats.AnnotationError(path, line, f"{column}: {cell!r} is absent but has x, y")
     return 0.0, 0.0, schema.ABSENT
+  if x < 0 or y < 0:
+    raise formats.AnnotationError(path, line, f"{column}: {cell!r} has a negative coordinate")
   return float(x), float(y), VISIBILITY[v]
 
 
@@ -63,6 +64,9 @@ def read_split(split_dir: Path) -> tuple[manual_builder.SplitTable, bool]:
     raise formats.AnnotationError(
         path, records[0][0], "expected the header image_id,image_category[,<24 keypoints>] "
         f"in the published order; found {','.join(header)}")
+  if len(records) == 1:
+    raise formats.AnnotationError(path, records[0][0], "a header and no rows: the split would "
+                                  "be empty (remove the folder to have no such split)")
   names, lines = [], {}
   fields = manual_builder.empty_fields(len(records) - 1, 0, FIELDS)
   for i, (line, row) in enumerate(records[1:]):

@@ -84,7 +84,7 @@ def _parse_row(row: list[str], line: int, path, header: Header) -> dict:
   if header.has_bbox:
     cells, rest = rest[:len(BBOX)], rest[len(BBOX):]
     if any(cells):
-      parsed["bbox"] = formats.to_floats(cells, path, line, "bbox")
+      parsed["bbox"] = formats.to_box(cells, path, line)
   attributes = []
   for (group, attribute), cell in zip(header.attributes, rest, strict=True):
     if cell.strip() not in ATTRIBUTE_VALUES:
@@ -117,6 +117,9 @@ def read_shop_street(root: Path, num_attributes: int) -> manual_builder.Plan:
             f"{manual_builder.counted_config_name('csv', len(header.attributes))!r}")
     elif tuple(records[0][1]) != header.columns:
       raise formats.AnnotationError(path, records[0][0], "header differs from train.csv")
+    if len(records) == 1:
+      raise formats.AnnotationError(path, records[0][0], "a header and no rows: the split "
+                                    "would be empty (remove the file to have no such split)")
     parsed[split] = []
     for line, row in records[1:]:
       item = _parse_row(row, line, path, header)
