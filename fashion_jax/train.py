@@ -151,10 +151,12 @@ def _train_phase(run: Run, state: TrainState, index: int,
       if stop.requested or (step + 1) in eval_at or (step + 1) % config.checkpoint_every_steps == 0:
         settle()  # never checkpoint a state whose loss has not been checked
         if not finite_state(state):  # a finite loss can still leave a diverged state
+          latest = run.checkpointer.latest_step()
+          kept = (f"the checkpoint of step {latest} is kept" if latest is not None
+                  else "no checkpoint was saved before it")
           raise NonFiniteLossError(
               f"the state after step {step + 1} holds NaN or infinite values (its loss was "
-              f"finite); it is not saved, the checkpoint of step "
-              f"{run.checkpointer.latest_step()} is kept. Lower the learning rate.")
+              f"finite); it is not saved, {kept}. Lower the learning rate.")
         if (step + 1) in eval_at:
           results = evaluate.evaluate_variables(run, variables_of(state),
                                                 desc=f"eval@{step + 1}")

@@ -14,6 +14,8 @@ import sys
 import time
 import zlib
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from PIL import Image
@@ -118,6 +120,32 @@ def test_a_removed_workdir_stops_the_run_with_an_error(tiny_fpm_config, tmp_path
   monkeypatch.setattr(checkpoints.Checkpointer, "save_latest", save_latest)
   with pytest.raises(checkpoints.CheckpointError, match="was removed during the run"):
     train.train_and_evaluate(_checkpointed(tiny_fpm_config), workdir)
+
+
+def test_a_state_that_diverged_with_a_finite_loss_is_never_checkpointed(tiny_fpm_config,
+                                                                         tmp_path, monkeypatch):
+  original, corrupt_at = run_lib.Run.train_step, [4]
+
+  def train_step(self, index, params, batch_stats):  # NaN parameters, the step's loss finite
+    step_fn = original(self, index, params, batch_stats)
+
+    def step(state, batch):
+      state, metrics = step_fn(state, batch)
+      if int(state.step) == corrupt_at[0]:
+        state = state.replace(params=jax.tree.map(lambda x: x * jnp.nan, state.params))
+      return state, metrics
+
+    return step
+
+  monkeypatch.setattr(run_lib.Run, "train_step", train_step)
+  workdir = str(tmp_path / "run")
+  with pytest.raises(train.NonFiniteLossError,
+                     match=r"state after step 4 holds NaN .* the checkpoint of step 2 is kept"):
+    train.train_and_evaluate(_checkpointed(tiny_fpm_config), workdir)
+  assert os.listdir(os.path.join(workdir, "checkpoints")) == ["2"]
+  corrupt_at[0] = 2
+  with pytest.raises(train.NonFiniteLossError, match="no checkpoint was saved before it"):
+    train.train_and_evaluate(tiny_fpm_config, str(tmp_path / "fresh"))
 
 
 def _damage(directory, how):
