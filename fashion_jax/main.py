@@ -22,7 +22,13 @@ config_flags.DEFINE_config_file("config", None, "Config file, optionally `path:v
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and results.")
 flags.DEFINE_enum("mode", "train", ["train", "eval"],
                   "train (and evaluate), or only evaluate the best checkpoint of --workdir.")
-flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (multi-host runs).")
+flags.DEFINE_bool("distributed", False,
+                  "Several processes (hosts): call jax.distributed.initialize(). Without the "
+                  "three flags below it detects them from the cluster (Cloud TPU, SLURM, Open "
+                  "MPI, Kubernetes).")
+flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (with --distributed).")
+flags.DEFINE_integer("num_processes", None, "How many processes (with --distributed).")
+flags.DEFINE_integer("process_id", None, "This process's index, 0 .. num_processes - 1.")
 flags.mark_flag_as_required("workdir")
 
 
@@ -34,7 +40,8 @@ def main(argv):
   import jax  # deferred so that --help is fast
 
   if FLAGS.distributed:
-    jax.distributed.initialize()
+    jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes,
+                               FLAGS.process_id)
   from fashion_jax import compile_cache, evaluate, train
 
   logging.info("compilation cache: %s", compile_cache.enable() or "off")
