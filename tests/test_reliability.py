@@ -202,17 +202,40 @@ def test_an_unreadable_best_checkpoint_falls_back_to_the_latest(tiny_fpm_config,
   assert len(out[0]["keypoints"]) == 24
 
 
-def test_a_checkpoint_left_half_written_by_a_kill_is_ignored(tiny_fpm_config, tmp_path):
-  """A kill between orbax's write and its commit (the rename) leaves a temporary folder."""
-  workdir = str(tmp_path / "run")
-  tiny_fpm_config.max_steps_per_phase = 4
-  train.train_and_evaluate(_checkpointed(tiny_fpm_config), workdir)
-  partial = os.path.join(workdir, "checkpoints", "6.orbax-checkpoint-tmp-1733000000")
-  shutil.copytree(os.path.join(workdir, "checkpoints", "4"), partial)
-  _damage(partial, "truncate")
-  tiny_fpm_config.max_steps_per_phase = 6
-  train.train_and_evaluate(tiny_fpm_config, workdir)  # resumes from 4 and saves 6 itself
-  assert "6" in os.listdir(os.path.join(workdir, "checkpoints"))
+KILL_AT_COMMIT = """
+import importlib.util, os, sys
+from fashion_jax import train
+rename = os.rename
+def dying_rename(src, dst, *args, **kwargs):  # orbax commits a checkpoint by renaming its folder
+  if "orbax-checkpoint-tmp" in str(src) and os.path.basename(str(dst)) == "4":
+    os._exit(9)
+  return rename(src, dst, *args, **kwargs)
+os.rename = dying_rename
+spec = importlib.util.spec_from_file_location("toy", sys.argv[1])
+toy = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(toy)
+config = toy.get_config("runlocal")
+config.checkpoint_every_steps, config.max_steps_per_phase, config.num_epochs = 2, 0, 1.0
+train.train_and_evaluate(config, sys.argv[2])
+"""
+
+
+def test_a_kill_between_writing_a_checkpoint_and_committing_it_loses_nothing(toy_config_file,
+                                                                            tmp_path):
+  workdir = tmp_path / "run"
+  killed = subprocess.run([sys.executable, "-c", KILL_AT_COMMIT, toy_config_file, str(workdir)],
+                          env=ENV, capture_output=True, text=True, timeout=300)
+  assert killed.returncode == 9, killed.stderr[-3000:]
+  left = sorted(os.listdir(workdir / "checkpoints"))
+  assert left[0] == "2" and any("orbax-checkpoint-tmp" in name for name in left), left
+  assert (workdir / "config.json").exists()
+  done = subprocess.run([sys.executable, "-c", KILL_AT_COMMIT.replace('== "4"', '== "-"'),
+                         toy_config_file, str(workdir)],
+                        env=ENV, capture_output=True, text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert {"4", "6"} <= set(os.listdir(workdir / "checkpoints"))
+  steps = [(r["step"], r["split"]) for r in _rows(str(workdir))]
+  assert len(steps) == len(set(steps)) and (6, "eval") in steps
 
 
 # --- signals ---------------------------------------------------------------------------------

@@ -26,6 +26,8 @@ import time
 import numpy as np
 from absl import app, flags, logging
 
+from fashion_jax import cli
+
 FLAGS = flags.FLAGS
 
 
@@ -246,6 +248,7 @@ def run_ablation(config: str, workdir: str, variants: dict[str, str], seeds: lis
   return {**summary, "markdown": text}
 
 
+@cli.report_errors
 def main(argv):
   del argv
   from fashion_jax import compile_cache, writers
@@ -264,4 +267,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -27,7 +27,7 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from fashion_jax import models, optim, sharding, state, steps
+from fashion_jax import cli, models, optim, sharding, state, steps
 from fashion_jax.data import schema, synth
 
 FLAGS = flags.FLAGS
@@ -145,6 +145,7 @@ def without_config(config, without: str):
   return reduced
 
 
+@cli.report_errors
 def main(argv):
   del argv
   config = FLAGS.config
@@ -185,4 +186,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.mark_flag_as_required("config")
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

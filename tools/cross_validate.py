@@ -20,6 +20,7 @@ import os
 
 from absl import app, flags, logging
 
+from fashion_jax import cli
 from tools import ablate
 
 FLAGS = flags.FLAGS
@@ -92,6 +93,7 @@ def cross_validate(config_path: str, workdir: str, folds: list[int] | None = Non
   return {"summary": summary, "markdown": text}
 
 
+@cli.report_errors
 def main(argv):
   del argv
   from fashion_jax import compile_cache, writers
@@ -105,4 +107,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)
