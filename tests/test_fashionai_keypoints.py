@@ -53,7 +53,7 @@ def test_cells_categories_and_test_csv(tmp_path):
      r"train.csv:3: image_category 'kilt'"),
     ("20_5_1", "20_5_-1", r"train.csv:3: waistband_left: '20_5_-1' is absent but has x, y"),
     (",31_29_1", "", r"train.csv:3: expected 26 columns, found 25"),
-    ("20_5_1", "-30_20_1", r"train.csv:3: waistband_left: '-30_20_1' has a negative coordinate"),
+    ("20_5_1", "-30_20_1", r"train.csv:3: waistband_left: '-30_20_1' is visible at a negative"),
     ("neckline_right", "neckline_rite", r"train.csv:1: expected the header"),
 ])
 def test_bad_cells_and_rows(tmp_path, old, new, message):

@@ -49,8 +49,9 @@ def parse_cell(cell: str, path, line: int, column: str) -> tuple[float, float, i
     if (x, y) != (-1, -1):
       raise formats.AnnotationError(path, line, f"{column}: {cell!r} is absent but has x, y")
     return 0.0, 0.0, schema.ABSENT
-  if x < 0 or y < 0:
-    raise formats.AnnotationError(path, line, f"{column}: {cell!r} has a negative coordinate")
+  if v == 1 and (x < 0 or y < 0):  # occluded (v=0) points may lie past the border
+    raise formats.AnnotationError(path, line, f"{column}: {cell!r} is visible at a negative "
+                                  "coordinate, outside the image")
   return float(x), float(y), VISIBILITY[v]
 
 
