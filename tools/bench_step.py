@@ -8,7 +8,8 @@ and model FLOP utilisation (MFU).
   python -m tools.bench_step --config=configs/two_stream.py --num_categories=50 \
       --num_attributes=1000 --without=boundary_source=none   # the boundary map's share
 
-The batch is a fixed random batch of the right shapes for the dataset's heads (the input
+The batch is a fixed random batch of the right shapes for the heads of the config's dataset
+(its spec, read without its data; `--num_categories`/`--num_attributes` replace them; the input
 pipeline is not measured), so the number is the device's. The step is the trainer's own
 `fashion_jax.steps.train_step`, jitted over the mesh with donated state, on variables
 initialised as every run initialises them. FLOPs come from XLA's cost analysis of the compiled
@@ -19,6 +20,7 @@ compute dtype).
 from __future__ import annotations
 
 import ast
+import dataclasses
 import time
 
 import jax
@@ -27,15 +29,17 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from fashion_jax import cli, models, optim, sharding, state, steps
-from fashion_jax.data import schema, synth
+from fashion_jax import cli, config_base, models, optim, sharding, state, steps
+from fashion_jax.data import datasets, schema
+from fashion_jax.data.synth import render
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file, optionally `path:variant`.")
 flags.DEFINE_integer("steps", 20, "Timed steps (after two warm-up steps).")
 flags.DEFINE_float("peak_tflops", 0.0, "Peak TFLOP/s of one device for MFU; 0: look it up.")
-flags.DEFINE_integer("num_categories", 0, "Head sizes of a real dataset (e.g. DeepFashion's 50 and "
-                     "1000); 0: the synthetic dataset's.")
+flags.DEFINE_integer("num_categories", 0, "Head sizes to use instead of the config's dataset's "
+                     "(e.g. DeepFashion's 50 and 1000 when it is not prepared); 0: the "
+                     "dataset's.")
 flags.DEFINE_integer("num_attributes", 0, "See --num_categories.")
 flags.DEFINE_string("without", "", "A model override, e.g. `boundary_source=none`: the train step "
                     "is timed again with it, and the share of step time the part it removes "
@@ -49,15 +53,38 @@ _PEAKS = {("H100", "bfloat16"): 989.0, ("H100", "float32"): 67.0,
           ("TPU v5p", "bfloat16"): 459.0, ("TPU v6", "bfloat16"): 918.0}
 
 
-def benchmark_spec() -> schema.DatasetSpec:
-  """The synthetic dataset's spec, or one with the head sizes given on the command line."""
-  if not FLAGS.num_categories and not FLAGS.num_attributes:
-    return synth.SYNTH_SPEC
-  n = FLAGS.num_attributes
-  return schema.DatasetSpec(
-      category_names=tuple(f"c{i}" for i in range(FLAGS.num_categories)),
-      attribute_names=tuple(f"a{i}" for i in range(n)), attribute_groups=(0,) * n,
-      attribute_group_names=("all",) if n else ())
+def dataset_spec(config) -> schema.DatasetSpec:
+  """The spec of the dataset `config` reads, without reading its data: the synthetic set's for
+  its attribute set, a prepared dataset's stored spec, or a real builder's fixed one."""
+  name = config_base.dataset_name(config.data)
+  if name == "fashion_synth":
+    return render.ATTRIBUTE_SETS[config.data.synth.attributes].spec
+  builder = datasets.get_builder(name, config.data.data_dir or None,
+                                 config=config.data.builder_config or None)
+  if datasets.prepared(builder):
+    return datasets.dataset_spec(builder)
+  static = builder.static_spec() if hasattr(builder, "static_spec") else None
+  if static is None:
+    raise app.UsageError(f"{name} is not prepared under {builder.data_dir}, and its heads "
+                         "depend on its files: give --num_categories and --num_attributes "
+                         "(e.g. DeepFashion's 50 and 1000)")
+  return static
+
+
+def benchmark_spec(config, num_categories: int = 0, num_attributes: int = 0
+                   ) -> schema.DatasetSpec:
+  """The config's dataset spec, with the head sizes given (> 0) replacing its own, each only
+  its head."""
+  spec = dataset_spec(config) if not (num_categories and num_attributes) else schema.DatasetSpec()
+  if num_categories:
+    spec = dataclasses.replace(
+        spec, category_names=tuple(f"c{i}" for i in range(num_categories)))
+  if num_attributes:
+    n = num_attributes
+    spec = dataclasses.replace(
+        spec, attribute_names=tuple(f"a{i}" for i in range(n)), attribute_groups=(0,) * n,
+        attribute_group_names=("all",))
+  return spec
 
 
 def fake_batch(config, system, spec: schema.DatasetSpec, batch_size: int) -> dict:
@@ -151,7 +178,7 @@ def main(argv):
   config = FLAGS.config
   reduced = without_config(config, FLAGS.without)  # a bad --without fails before any timing
   system = models.get_system(config.system)
-  spec = benchmark_spec()
+  spec = benchmark_spec(config, FLAGS.num_categories, FLAGS.num_attributes)
   mesh = sharding.make_mesh(config.get("num_devices", 0))
   batch = fake_batch(config, system, spec, config.batch_size)
   timed = time_train_step(config, system, spec, mesh, batch)
