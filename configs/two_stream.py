@@ -24,7 +24,9 @@ Choices made here where the paper is silent (each a config value):
     peak at 1), at least 3 of them, else A = 1;
   * structure awareness after ResNet stage2 (28x28x512, `model.structure_at`): the last stack's
     64x64x256 features resized to 28x28, concatenated, restored to 512 channels by a 1x1
-    convolution, batch norm and ReLU;
+    convolution, batch norm and ReLU; the classification loss's gradient flows back into the
+    landmark stream through them (`model.structure_gradient`; the paper does not say, and on
+    the synthetic set this costs landmark accuracy: docs/ablations.md);
   * the input crop is resized to 224 on device for the classification stream, so both streams
     see the same crop;
   * the heatmap convolutions start from N(0, 0.001^2) weights (near-empty maps, as pose
@@ -67,6 +69,7 @@ def get_config(arg=None):
       resnet_width=64, classification_size=224, boundary_source="predicted",
       boundary_at="stage1", boundary_formula="residual", boundary_sigma=1.5,
       boundary_min_score=0.3, boundary_min_points=3, structure_at="stage2",
+      structure_gradient=True,
       pretrained=dict(classification_stream=""),
       pretrained_unused=("fc",)))  # ResNet's ImageNet classifier, replaced by the two heads
   c.loss.update(dict(weights=dict(landmarks=100.0, category=1.0, attributes=1.0),

@@ -83,6 +83,14 @@ def test_landmark_loss_has_no_gradient_in_the_classification_stream():
   # structure features (the paper lets them co-adapt); the boundary map carries no gradient.
   assert any(float(jnp.abs(g).max()) > 0
              for g in jax.tree.leaves(category_grads["landmark_stream"]))
+  # ... unless the shared features carry no gradient: then only the landmark loss trains it.
+  cfg.structure_gradient = False
+  detached = two_stream.make_module(cfg, SPEC)
+  detached_category = lambda p: multitask.category_loss(detached.apply(
+      {**variables, "params": p}, batch, train=True, mutable=["batch_stats"])[0], batch, None)
+  grads = jax.jit(jax.grad(detached_category))(variables["params"])
+  assert all(float(jnp.abs(g).max()) == 0.0 for g in jax.tree.leaves(grads["landmark_stream"]))
+  assert any(float(jnp.abs(g).max()) > 0 for g in jax.tree.leaves(grads["structure_restore"]))
 
 
 def _primitives(jaxpr):

@@ -24,7 +24,10 @@ Both streams read the same ground-truth bbox crop; landmarks live in that crop's
     `structure_at` (stage2: 28x28x512, the "middle-level" features), concatenated with them and
     brought back to their channel count by a 1x1 convolution + batch norm + ReLU
     (`structure_restore`), so the pretrained stages after it read what they expect. One way
-    only: nothing of the classification stream enters the landmark stream.
+    only: nothing of the classification stream enters the landmark stream. The classification
+    loss's gradient does reach the landmark stream through the shared features (the streams
+    co-adapt) unless `structure_gradient` is False (a stop_gradient: the landmark stream is
+    then trained by its own loss only).
 The paper leaves open where the attention applies and how, and where the structure features
 join; the defaults are written in configs/two_stream.py and are config values.
 """
@@ -103,6 +106,7 @@ class TwoStreamNet(nn.Module):
   boundary_min_score: float = 0.3
   boundary_min_points: int = 3
   structure_at: str = "stage2"  # "": no structure awareness
+  structure_gradient: bool = True  # False: the shared features carry no gradient back
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
@@ -143,6 +147,8 @@ class TwoStreamNet(nn.Module):
     """Concatenates the landmark stream's end features, resized to x, then restores x's
     channels."""
     shape = (x.shape[0], *x.shape[1:3], landmark_features.shape[-1])
+    if not self.structure_gradient:
+      landmark_features = jax.lax.stop_gradient(landmark_features)
     shared = jax.image.resize(landmark_features.astype(x.dtype), shape, "linear")
     y = layers.conv(self.dtype)(x.shape[-1], (1, 1), name="structure_restore")(
         jnp.concatenate([x, shared], axis=-1))
@@ -171,6 +177,7 @@ def make_module(model_cfg, spec: schema.DatasetSpec) -> TwoStreamNet:
       boundary_formula=model_cfg.boundary_formula, boundary_sigma=model_cfg.boundary_sigma,
       boundary_min_score=model_cfg.boundary_min_score,
       boundary_min_points=model_cfg.boundary_min_points, structure_at=model_cfg.structure_at,
+      structure_gradient=bool(model_cfg.get("structure_gradient", True)),
       dtype=jnp.dtype(model_cfg.dtype))
 
 
