@@ -22,6 +22,7 @@ from collections.abc import Callable
 import jax
 import orbax.checkpoint as ocp
 from absl import logging
+from jax.experimental import multihost_utils
 
 UNREADABLE_DIR = "unreadable_checkpoints"
 
@@ -50,6 +51,12 @@ class Checkpointer:
   def latest_step(self) -> int | None:
     return self.latest.latest_step()
 
+  def kept(self) -> str:
+    """What a failure leaves to resume from, for its message."""
+    step = self.latest_step()
+    return (f"the checkpoint of step {step} is kept" if step is not None
+            else "no checkpoint was saved before it")
+
   def save_latest(self, step: int, state) -> None:
     if step not in self.latest.all_steps():
       self._save(self.latest, step, state)
@@ -69,13 +76,10 @@ class Checkpointer:
     try:
       manager.save(step, args=ocp.args.StandardSave(item), metrics=metrics)
     except Exception as e:  # full disk, unwritable folder, ...: orbax raises several kinds
-      kept = self.latest_step()
       raise CheckpointError(
           f"could not save the checkpoint of step {step} in {manager.directory}: "
-          f"{type(e).__name__}: {e}. "
-          + (f"The checkpoint of step {kept} is kept. " if kept is not None else
-             "No checkpoint was saved before it. ")
-          + "Free space or fix the folder, then rerun the same command to resume.") from e
+          f"{type(e).__name__}: {e}; {self.kept()}. Free space or fix the folder, then rerun "
+          "the same command to resume.") from e
 
   def best_step(self) -> int | None:
     return self.best.best_step()
@@ -115,12 +119,16 @@ class Checkpointer:
 
   def _set_aside(self, step: int, reason: str, restored_step: int) -> None:
     target = os.path.join(self.workdir, UNREADABLE_DIR, str(step))
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    if os.path.exists(target):
-      shutil.rmtree(target)
-    shutil.move(os.path.join(str(self.latest.directory), str(step)), target)
-    with open(os.path.join(target, "REASON.txt"), "w") as f:
-      f.write(reason + "\n")
+    if jax.process_index() == 0:  # one process moves the shared folder, every one reloads
+      suffix = 1
+      while os.path.exists(target):  # set aside before (the same step failed again): keep both
+        target, suffix = os.path.join(self.workdir, UNREADABLE_DIR, f"{step}.{suffix}"), suffix + 1
+      os.makedirs(os.path.dirname(target), exist_ok=True)
+      shutil.move(os.path.join(str(self.latest.directory), str(step)), target)
+      with open(os.path.join(target, "REASON.txt"), "w") as f:
+        f.write(reason + "\n")
+    if jax.process_count() > 1:
+      multihost_utils.sync_global_devices(f"set aside checkpoint {step}")
     self.latest.reload()
     logging.warning("the checkpoint of step %d did not restore (%s); it was moved to %s and "
                     "the run resumes from step %d", step, reason[:300], target, restored_step)

@@ -28,13 +28,11 @@ class NonFiniteLossError(FloatingPointError):
   """Raised when a loss term becomes NaN or inf."""
 
 
-def check_finite(step: int, metrics: dict[str, float], latest: int | None = None) -> None:
-  """Stops on a NaN or infinite loss term, naming the step, the terms and what is kept."""
+def check_finite(step: int, metrics: dict[str, float], kept: str) -> None:
+  """Stops on a NaN or infinite loss term, naming the step, the terms and what is `kept`."""
   bad = {k: v for k, v in metrics.items() if k.startswith("loss") and not np.isfinite(v)}
   if bad:
     terms = ", ".join(f"{k} = {v}" for k, v in sorted(bad.items()))
-    kept = (f"the checkpoint of step {latest} is kept" if latest is not None
-            else "no checkpoint was saved before it")
     raise NonFiniteLossError(f"non-finite loss at step {step}: {terms}; {kept}. Lower the "
                              "learning rate or inspect the data.")
 
@@ -131,7 +129,7 @@ def _train_phase(run: Run, state: TrainState, index: int,
     if pending is not None:
       done, metrics = pending
       host = {k: float(v) for k, v in jax.device_get(metrics).items()}
-      check_finite(done, host, run.checkpointer.latest_step())
+      check_finite(done, host, run.checkpointer.kept())
       window.append(host)
       progress.update(done, host["loss"])
       if done % config.log_every_steps == 0 or done == phase.end_step:
@@ -151,12 +149,9 @@ def _train_phase(run: Run, state: TrainState, index: int,
       if stop.requested or (step + 1) in eval_at or (step + 1) % config.checkpoint_every_steps == 0:
         settle()  # never checkpoint a state whose loss has not been checked
         if not finite_state(state):  # a finite loss can still leave a diverged state
-          latest = run.checkpointer.latest_step()
-          kept = (f"the checkpoint of step {latest} is kept" if latest is not None
-                  else "no checkpoint was saved before it")
           raise NonFiniteLossError(
               f"the state after step {step + 1} holds NaN or infinite values (its loss was "
-              f"finite); it is not saved, {kept}. Lower the learning rate.")
+              f"finite); it is not saved, {run.checkpointer.kept()}. Lower the learning rate.")
         if (step + 1) in eval_at:
           results = evaluate.evaluate_variables(run, variables_of(state),
                                                 desc=f"eval@{step + 1}")
