@@ -111,3 +111,35 @@ def test_short_training_run_lowers_the_loss_and_reports_every_metric(tiny_lda_co
     assert np.isfinite(method["landmarks"]["mean"])
     assert all(np.isfinite(method["category"][f"top{k}"]) for k in (1, 3, 5))
     assert set(method["attributes"]) == {"texture", "fabric", "shape", "part", "style", "all"}
+
+
+def test_the_upsampling_is_torchs_transposed_convolution_with_flaxs_parameters():
+  """layers.Upsample2x against Flax's own nn.ConvTranspose (same parameters, outputs and
+  gradients) and against torch's ConvTranspose2d(k=4, s=2, p=1), on an odd-sized input."""
+  import flax.linen as nn
+
+  from fashion_jax.models import layers
+
+  x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 5, 7, 3)), jnp.float32)
+  reference = nn.ConvTranspose(4, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)))
+  upsample = layers.Upsample2x(4)
+  variables = upsample.init(jax.random.PRNGKey(0), x)
+  assert _shapes(variables) == _shapes(reference.init(jax.random.PRNGKey(0), x))
+  rng = np.random.default_rng(1)
+  variables = jax.tree.map(lambda a: jnp.asarray(rng.standard_normal(a.shape), a.dtype),
+                           variables)
+  got, want = upsample.apply(variables, x), reference.apply(variables, x)
+  assert got.shape == (2, 10, 14, 4)
+  np.testing.assert_allclose(got, want, atol=1e-5)
+  loss = lambda module: lambda v, x: jnp.sum(jnp.sin(module.apply(v, x)))
+  for a, b in zip(jax.tree.leaves(jax.grad(loss(upsample), (0, 1))(variables, x)),
+                  jax.tree.leaves(jax.grad(loss(reference), (0, 1))(variables, x)), strict=True):
+    np.testing.assert_allclose(a, b, atol=1e-4)
+  torch = pytest.importorskip("torch")
+  deconv = torch.nn.ConvTranspose2d(3, 4, 4, stride=2, padding=1)
+  with torch.no_grad():  # Flax correlates the dilated input: torch's kernel flipped
+    kernel = np.asarray(variables["params"]["kernel"])[::-1, ::-1].transpose(2, 3, 0, 1)
+    deconv.weight.copy_(torch.from_numpy(kernel.copy()))
+    deconv.bias.copy_(torch.from_numpy(np.asarray(variables["params"]["bias"])))
+    out = deconv(torch.from_numpy(np.asarray(x).transpose(0, 3, 1, 2).copy()))
+  np.testing.assert_allclose(got, out.numpy().transpose(0, 2, 3, 1), atol=1e-5)

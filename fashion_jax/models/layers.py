@@ -150,3 +150,42 @@ def run_stages(stages: Sequence[Stage], x: jax.Array, *, start_after: str | None
     x = fn(x)
     taps[name] = x
   return taps
+
+
+# Which tap of a 4-tap kernel axis feeds each output phase r (0: even, 1: odd output pixels)
+# from input offset d = -1, 0, +1, for a stride-2 transposed convolution that pads its dilated
+# input by 2: even outputs read w[0] at offset -1 and w[2] at 0; odd ones w[1] at 0 and w[3] at
+# +1. [phase, offset + 1, tap].
+_SUBPIXEL_TAPS = np.zeros((2, 3, 4), np.float32)
+_SUBPIXEL_TAPS[0, 0, 0] = _SUBPIXEL_TAPS[0, 1, 2] = 1.0
+_SUBPIXEL_TAPS[1, 1, 1] = _SUBPIXEL_TAPS[1, 2, 3] = 1.0
+
+
+class Upsample2x(nn.Module):
+  """`nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)))` (torch's
+  ConvTranspose2d(k=4, s=2, p=1)): [B, H, W, C] -> [B, 2H, 2W, features], same parameters
+  (`kernel` [4, 4, C, features], `bias`), computed as one 3x3 convolution to 4 x features
+  channels (one per output pixel phase) and a depth-to-space.
+
+  XLA lowers a transposed convolution to a convolution over the zero-dilated input, and on CPU
+  its gradient is slow (tools/compare_torch: the four of the landmark-attention network took
+  10 s of a 27 s step); this form is the same function with ordinary convolutions.
+  """
+
+  features: int
+  dtype: Any = jnp.float32
+  kernel_init: Callable = nn.linear.default_kernel_init
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    b, h, w, c = x.shape
+    kernel = self.param("kernel", self.kernel_init, (4, 4, c, self.features), jnp.float32)
+    bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
+    taps = jnp.asarray(_SUBPIXEL_TAPS)
+    # [3, 3, C, 2 (row phase), 2 (column phase), F] -> 3x3 kernel to 4F channels.
+    phased = jnp.einsum("apt,bqs,tscf->pqcabf", taps, taps, kernel)
+    phased = phased.reshape(3, 3, c, 4 * self.features).astype(self.dtype)
+    y = jax.lax.conv_general_dilated(x.astype(self.dtype), phased, (1, 1), ((1, 1), (1, 1)),
+                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    y = y.reshape(b, h, w, 2, 2, self.features).transpose(0, 1, 3, 2, 4, 5)
+    return y.reshape(b, 2 * h, 2 * w, self.features) + bias.astype(self.dtype)
