@@ -82,8 +82,9 @@ class Predictor:
         k: batch[k] for k in self.system.batch_fields if k in batch}))
     out = [{} for _ in images]
     for name, value in raw.items():
-      if value.ndim == 3 and value.shape[-1] == 2:  # a point set: back to original pixels
-        value = transforms.to_original(value, batch["transform"])
+      if value.ndim >= 3 and value.shape[-1] == 2:  # point sets: back to original pixels
+        flat = value.reshape(len(value), -1, 2)  # [B, L, 2] or per stage [B, T, L, 2]
+        value = transforms.to_original(flat, batch["transform"]).reshape(value.shape)
       for i in range(len(images)):
         out[i][name] = value[i].tolist()
     return out, {"batch": batch, "raw": raw}

@@ -31,6 +31,10 @@ def test_predictions_follow_the_image_scale(tiny_fpm_config, tmp_path):
   same = np.all(raw[0] == raw[1], axis=-1)
   pts_small, pts_large = np.array(out_small["keypoints"]), np.array(out_large["keypoints"])
   np.testing.assert_allclose(pts_large[same] + 0.5, 2 * (pts_small[same] + 0.5), atol=1e-3)
+  # Every stage's points are mapped back too; the last stage's are the keypoints.
+  stages = np.array(out_small["stage_keypoints"])
+  assert stages.shape == (extra["raw"]["stage_keypoints"].shape[1], 24, 2)
+  np.testing.assert_allclose(stages[-1], out_small["keypoints"], atol=1e-6)
 
 
 def test_command_line_writes_json_and_pictures(tiny_fpm_config, tmp_path):

@@ -130,21 +130,35 @@ def loss(outputs: dict, batch: dict, loss_cfg) -> tuple[jax.Array, dict[str, jax
 
 
 def predict(outputs: dict, batch: dict) -> dict[str, jax.Array]:
-  """Keypoints [B, 24, 2] in network-input pixels from the last stage's maps."""
-  last = outputs["belief_maps"][-1, ..., :-1]  # drop the background channel
-  points, scores = heatmaps.argmax_decode(last)
-  return {"keypoints": heatmaps.map_to_input(points, _stride(outputs, batch)),
-          "keypoint_scores": scores}
+  """Keypoints [B, 24, 2] in network-input pixels from the last stage's maps, and every
+  stage's own decoding, `stage_keypoints` [B, T, 24, 2] (intermediate supervision trains each
+  stage to predict, so each can be scored)."""
+  maps = outputs["belief_maps"][..., :-1]  # [T, B, h, w, 24]: the background channel dropped
+  points, scores = heatmaps.argmax_decode(maps)  # [T, B, 24, 2], [T, B, 24]
+  points = heatmaps.map_to_input(points, _stride(outputs, batch))
+  return {"keypoints": points[-1], "keypoint_scores": scores[-1],
+          "stage_keypoints": jnp.moveaxis(points, 0, 1)}
+
+
+def _normalized_error(points_input: np.ndarray, batch: dict) -> dict:
+  """FashionAI NE of keypoints [N, 24, 2] given in network-input pixels."""
+  return metrics.fashionai_normalized_error(
+      predictions=transforms.to_original(points_input, batch["transform"]),
+      keypoints=batch["original_keypoints"], visibility=batch["original_keypoints_visibility"],
+      category=batch["fashionai_category"], valid=batch["valid"])
 
 
 def score(predictions: dict, batch: dict, spec: schema.DatasetSpec) -> dict:
-  """FashionAI NE in the original image frame."""
+  """FashionAI NE in the original image frame (the last stage), and the mean NE of every
+  stage's own keypoints, `fashionai_ne_by_stage/stage<t>` (predictors with stages)."""
   del spec
-  points = transforms.to_original(predictions["keypoints"], batch["transform"])
-  return {"fashionai_ne": metrics.fashionai_normalized_error(
-      predictions=points, keypoints=batch["original_keypoints"],
-      visibility=batch["original_keypoints_visibility"],
-      category=batch["fashionai_category"], valid=batch["valid"])}
+  out = {"fashionai_ne": _normalized_error(predictions["keypoints"], batch)}
+  if "stage_keypoints" in predictions:
+    stages = np.asarray(predictions["stage_keypoints"])
+    out["fashionai_ne_by_stage"] = {
+        f"stage{t + 1}": _normalized_error(stages[:, t], batch)["mean"]
+        for t in range(stages.shape[1])}
+  return out
 
 
 def report(results_by_method: dict[str, dict]) -> str:
