@@ -50,3 +50,108 @@ def test_the_fake_batch_follows_the_configs_dataset_and_each_flag_its_own_head(t
     bench_step.benchmark_spec(lda)
   both = bench_step.benchmark_spec(lda, num_categories=50, num_attributes=1000)
   assert (len(both.category_names), both.num_attributes) == (50, 1000)
+
+
+def test_the_step_report_has_every_number_a_benchmark_asks_for(toy_config_file, tmp_path):
+  """Compile cold and cached, rounds, images/s, FLOPs, memory, and the pipeline's rate against
+  the step's demand, printed and in the JSON file."""
+  import json
+
+  out = _bench(f"--config={toy_config_file}", "--steps=2", "--rounds=2",
+               "--pipeline_batches=2", f"--json={tmp_path / 'row.json'}")
+  assert out.returncode == 0, out.stderr[-2000:]
+  row = json.loads((tmp_path / "row.json").read_text())
+  assert len(row["rounds"]) == 2 and all(len(r) == 2 for r in row["rounds"])
+  assert row["step_min_s"] <= row["step_s"] <= row["step_max_s"]
+  assert row["images_per_s"] == pytest.approx(8 / row["step_s"])
+  assert row["compile_cold_s"] > 0 and row["compile_cached_s"] > 0
+  # The donated state: arguments alias outputs, so the peak is below arguments + outputs + temps.
+  assert 0 < row["peak_memory_bytes"]
+  assert row["pipeline_images_per_s"] > 0 and row["pipeline_workers"] == 1
+  text = out.stdout
+  assert "compile cold" in text and "from the persistent cache" in text
+  assert "round medians" in text and "input pipeline" in text and "step's demand" in text
+
+
+def test_the_longest_phase_is_benchmarked_unless_one_is_named():
+  from configs import mtct, two_stream
+  from tools import benchmarking
+
+  assert benchmarking.benchmark_phase(two_stream.get_config()).name == "joint"
+  assert benchmarking.benchmark_phase(two_stream.get_config(), 0).name == "landmark_stream"
+  with pytest.raises(ValueError, match="has 2 phases"):
+    benchmarking.benchmark_phase(mtct.get_config(), 5)
+
+
+def test_peak_memory_counts_donated_outputs_once():
+  from types import SimpleNamespace
+
+  from tools import benchmarking
+
+  stats = SimpleNamespace(argument_size_in_bytes=100, output_size_in_bytes=90,
+                          alias_size_in_bytes=80, temp_size_in_bytes=30)
+  assert benchmarking.peak_memory_bytes(stats) == 100 + (90 - 80) + 30
+  assert benchmarking.peak_memory_bytes(None) is None
+
+
+def test_every_paper_config_has_a_benchmark_batch():
+  """bench_systems' default list: each paper config resolves its heads and its fake batch
+  without its data (nothing compiled here)."""
+  import importlib
+
+  from fashion_jax import models
+  from tools import bench_systems, benchmarking
+
+  for name, (path, heads) in bench_systems.SYSTEMS.items():
+    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    config = module.get_config()
+    sizes = {h.split("=")[0].lstrip("-"): int(h.split("=")[1]) for h in heads}
+    spec = benchmarking.benchmark_spec(config, **sizes)
+    system = models.get_system(config.system)
+    phase = benchmarking.benchmark_phase(config)
+    batch = benchmarking.fake_batch(phase.data, system, spec, 2)
+    assert batch["image"].shape == (2, *config.data.image_size, 3), name
+    if sizes:
+      assert (spec.num_categories, spec.num_attributes) == (50, 1000)
+
+
+def test_bench_systems_writes_one_table_with_every_column_and_an_error_row(toy_config_file,
+                                                                            tmp_path):
+  import json
+
+  out = subprocess.run(
+      [sys.executable, "-m", "tools.bench_systems", f"--out={tmp_path}",
+       f"--systems=toy={toy_config_file},broken={tmp_path / 'missing.py'}", "--rounds=2",
+       "--steps=1", "--pipeline_batches=2"], cwd=REPO, capture_output=True, text=True,
+      timeout=600)
+  assert out.returncode == 1, out.stderr[-2000:]  # one system failed
+  rows = json.loads((tmp_path / "benchmarks.json").read_text())
+  assert [r["system"] for r in rows] == ["toy", "broken"]
+  assert "error" in rows[1] and "error" not in rows[0]
+  table = (tmp_path / "benchmarks.md").read_text()
+  from tools import bench_systems
+
+  header = next(line for line in table.splitlines() if line.startswith("| system"))
+  assert header == "| " + " | ".join(bench_systems.COLUMNS) + " |"
+  toy = next(line for line in table.splitlines() if line.startswith("| toy"))
+  cells = [c.strip() for c in toy.strip("|").split("|")]
+  assert len(cells) == len(bench_systems.COLUMNS)
+  blank = [col for col, c in zip(bench_systems.COLUMNS, cells, strict=True) if not c]
+  assert blank == ["MFU"]  # no peak is known for a CPU; every other column is measured
+  assert "# Step benchmarks: cpu x1 (cpu)" in table
+
+
+def test_compare_torch_times_both_sides_and_writes_the_table(tmp_path):
+  pytest.importorskip("torch", reason="torch comes with requirements-test.txt")
+  import json
+
+  out = subprocess.run(
+      [sys.executable, "-m", "tools.compare_torch", "--models=fpm@256", "--rounds=1",
+       "--scale=0.125", f"--out={tmp_path}"], cwd=REPO, capture_output=True, text=True,
+      timeout=600)
+  assert out.returncode == 0, out.stderr[-2000:]
+  (row,) = json.loads((tmp_path / "compare_torch.json").read_text())
+  assert (row["batch"], row["input"]) == (5, 32)  # the paper's batch, 256 * 0.125
+  assert row["jax_s"] > 0 and row["torch_s"] > 0
+  assert row["ratio"] == pytest.approx(row["jax_s"] / row["torch_s"])
+  assert "| fpm@256 | 5 | 32x32 |" in (tmp_path / "compare_torch.md").read_text()

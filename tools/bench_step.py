@@ -1,41 +1,50 @@
-r"""Benchmark the compiled train step of any config: compile time, step time, images/s, FLOPs
-and model FLOP utilisation (MFU).
+r"""Benchmark the compiled train step of any config and the input pipeline that feeds it.
 
-  python -m tools.bench_step --config=configs/fpm.py --steps=20
+  python -m tools.bench_step --config=configs/fpm.py
   python -m tools.bench_step --config=configs/fpm.py:runlocal --config.batch_size=32
   python -m tools.bench_step --config=configs/fpm.py --config.model.dtype=bfloat16 \
       --peak_tflops=989
+  python -m tools.bench_step --config=configs/landmark_attention.py --config.data.num_threads=8
   python -m tools.bench_step --config=configs/two_stream.py --num_categories=50 \
       --num_attributes=1000 --without=boundary_source=none   # the boundary map's share
 
+Reports:
+  * compile time cold (a fresh persistent cache) and from the persistent cache (what a resumed
+    run, the next seed or the next process pays; runs keep theirs in `$FASHION_JAX_CACHE_DIR`);
+  * step time: median over `--rounds` rounds of `--steps` steps, with each round's median
+    (their spread says how steady the machine is), images/s, and the predict step's time;
+  * FLOPs per step (XLA's cost analysis), achieved TFLOP/s and MFU = achieved / peak, the peak
+    from a table of accelerators for the compute dtype or `--peak_tflops`;
+  * peak device memory of the step from XLA's memory analysis (arguments, non-donated outputs,
+    temporaries);
+  * the input pipeline's images/s with `data.num_threads` workers against the step's demand: it
+    must be >= 1.5x the step's images/s or the pipeline is the limit. A config on the synthetic
+    data is timed on a small synthetic set of the same image size (generated once in the data
+    folder); a real dataset must be prepared.
+
 The batch is a fixed random batch of the right shapes for the heads of the config's dataset
-(its spec, read without its data; `--num_categories`/`--num_attributes` replace them; the input
-pipeline is not measured), so the number is the device's. The step is the trainer's own
-`fashion_jax.steps.train_step`, jitted over the mesh with donated state, on variables
-initialised as every run initialises them. FLOPs come from XLA's cost analysis of the compiled
-step; MFU = achieved FLOP/s over `--peak_tflops` (default: a table of known accelerators for the
-compute dtype).
+(`--num_categories`/`--num_attributes` replace them), so the step time is the device's.
+`--json=FILE` writes every number (tools/bench_systems reads it).
 """
 
 from __future__ import annotations
 
 import ast
-import dataclasses
-import time
+import json
+import os
 
 import jax
-import ml_collections
 import numpy as np
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
-from fashion_jax import cli, config_base, models, optim, sharding, state, steps
-from fashion_jax.data import datasets, schema
-from fashion_jax.data.synth import render
+from fashion_jax import cli, models, sharding
+from tools import benchmarking
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file, optionally `path:variant`.")
-flags.DEFINE_integer("steps", 20, "Timed steps (after two warm-up steps).")
+flags.DEFINE_integer("steps", 5, "Timed steps per round (after two warm-up steps).")
+flags.DEFINE_integer("rounds", 3, "Rounds of --steps timed steps.")
 flags.DEFINE_float("peak_tflops", 0.0, "Peak TFLOP/s of one device for MFU; 0: look it up.")
 flags.DEFINE_integer("num_categories", 0, "Head sizes to use instead of the config's dataset's "
                      "(e.g. DeepFashion's 50 and 1000 when it is not prepared); 0: the "
@@ -44,171 +53,124 @@ flags.DEFINE_integer("num_attributes", 0, "See --num_categories.")
 flags.DEFINE_string("without", "", "A model override, e.g. `boundary_source=none`: the train step "
                     "is timed again with it, and the share of step time the part it removes "
                     "takes is printed.")
-
-# Dense peak TFLOP/s per device by (device kind substring, compute dtype).
-_PEAKS = {("H100", "bfloat16"): 989.0, ("H100", "float32"): 67.0,
-          ("H200", "bfloat16"): 989.0, ("H200", "float32"): 67.0,
-          ("A100", "bfloat16"): 312.0, ("A100", "float32"): 19.5,
-          ("TPU v4", "bfloat16"): 275.0, ("TPU v5 lite", "bfloat16"): 197.0,
-          ("TPU v5p", "bfloat16"): 459.0, ("TPU v6", "bfloat16"): 918.0}
-
-
-def dataset_spec(config) -> schema.DatasetSpec:
-  """The spec of the dataset `config` reads, without reading its data: the synthetic set's for
-  its attribute set, a prepared dataset's stored spec, or a real builder's fixed one."""
-  name = config_base.dataset_name(config.data)
-  if name == "fashion_synth":
-    return render.ATTRIBUTE_SETS[config.data.synth.attributes].spec
-  builder = datasets.get_builder(name, config.data.data_dir or None,
-                                 config=config.data.builder_config or None)
-  if datasets.prepared(builder):
-    return datasets.dataset_spec(builder)
-  static = builder.static_spec() if hasattr(builder, "static_spec") else None
-  if static is None:
-    raise app.UsageError(f"{name} is not prepared under {builder.data_dir}, and its heads "
-                         "depend on its files: give --num_categories and --num_attributes "
-                         "(e.g. DeepFashion's 50 and 1000)")
-  return static
+flags.DEFINE_string("phase", "longest", "The training phase whose step is timed: its index "
+                    "in config.phases, or `longest` (the one with the most steps).")
+flags.DEFINE_integer("pipeline_batches", 10, "Training batches the input pipeline is timed on; "
+                     "0: do not time it.")
+flags.DEFINE_string("accelerator_dtype", "", "Compute dtype to use on a GPU or TPU instead of "
+                    "config.model.dtype (parameters stay float32), e.g. bfloat16; '' keeps it.")
+flags.DEFINE_string("json", "", "Write every measurement to this JSON file.")
 
 
-def benchmark_spec(config, num_categories: int = 0, num_attributes: int = 0
-                   ) -> schema.DatasetSpec:
-  """The config's dataset spec, with the head sizes given (> 0) replacing its own, each only
-  its head."""
-  spec = dataset_spec(config) if not (num_categories and num_attributes) else schema.DatasetSpec()
-  if num_categories:
-    spec = dataclasses.replace(
-        spec, category_names=tuple(f"c{i}" for i in range(num_categories)))
-  if num_attributes:
-    n = num_attributes
-    spec = dataclasses.replace(
-        spec, attribute_names=tuple(f"a{i}" for i in range(n)), attribute_groups=(0,) * n,
-        attribute_group_names=("all",))
-  return spec
-
-
-def fake_batch(config, system, spec: schema.DatasetSpec, batch_size: int) -> dict:
-  """A batch of the system's fields with the shapes and dtypes the pipeline produces for
-  `spec` (random image, visible points spread over the input)."""
-  rng = np.random.default_rng(0)
-  example = system.batch_source.blank_example(config.data, spec)
-  h, w = config.data.image_size
-  for name, value in example.items():
-    if name.endswith("image"):  # image, segmented_image, positive/image, ...
-      example[name] = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-    elif name.endswith(("keypoints", "landmarks")):
-      example[name] = rng.uniform(0, min(h, w), np.shape(value)).astype(np.float32)
-      example[f"{name}_visibility"] = np.full(np.shape(value)[:-1], schema.VISIBLE, np.int8)
-  return {k: np.stack([np.asarray(example[k])] * batch_size) for k in system.batch_fields
-          if k in example}
-
-
-def peak_tflops(dtype: str) -> float:
-  if FLAGS.peak_tflops:
-    return FLAGS.peak_tflops
-  kind = jax.devices()[0].device_kind
-  for (name, dt), value in _PEAKS.items():
-    if name in kind and dt == dtype:
-      return value
-  return float("nan")
-
-
-def median_seconds(fn, rounds: int) -> tuple[float, list[float]]:
-  """Median wall time of `fn()` (which blocks until its results are ready) over `rounds`."""
-  times = []
-  for _ in range(rounds):
-    t0 = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - t0)
-  return float(np.median(times)), times
-
-
-def time_train_step(config, system, spec, mesh, batch) -> dict:
-  """Compiles the train step of `config` and times it on `batch` (see the module docstring)."""
-  module = system.make_module(config.model, spec)
-  phase = optim.resolve_phases(config, steps_per_epoch=1000)[0]
-  variables = state.init_variables(module, system.batch_fields,
-                                   {k: v[0] for k, v in batch.items()}, config.seed)
-  tx = optim.make_optimizer(phase, variables["params"])
-  holder = {"state": sharding.put_replicated(state.create_state(variables, tx, config.seed),
-                                             mesh)}
-  device_batch = sharding.put_batch(batch, mesh)
-  t0 = time.perf_counter()
-  compiled = steps.compile_train_step(module, system, phase.loss).lower(
-      holder["state"], device_batch).compile()
-  compile_s = time.perf_counter() - t0
-  cost = compiled.cost_analysis()
-  cost = cost[0] if isinstance(cost, list) else cost
-
-  def one_step():
-    holder["state"], metrics = compiled(holder["state"], device_batch)
-    jax.block_until_ready(metrics)
-
-  median_seconds(one_step, 2)  # warm-up
-  step_s, times = median_seconds(one_step, FLAGS.steps)
-  # The prediction step evaluation and `predict` use, on the trained variables.
-  predict = steps.compile_predict_step(module, system)
-  variables = sharding.put_replicated(state.variables_of(holder["state"]), mesh)
-  run_predict = lambda: jax.block_until_ready(predict(variables, device_batch))
-  median_seconds(run_predict, 2)
-  predict_s, _ = median_seconds(run_predict, FLAGS.steps)
-  return {"compile_s": compile_s, "step_s": step_s, "times": times, "predict_s": predict_s,
-          "flops": float(cost.get("flops", float("nan"))) if cost else float("nan"),
-          "params": sum(x.size for x in jax.tree.leaves(holder["state"].params))}
-
-
-def without_config(config, without: str):
-  """`config` with the `--without` model override applied, or None when none is given."""
+def parse_without(without: str) -> tuple[str, object] | None:
+  """`key=value` -> (key, value as a Python literal, else the string); '' -> None."""
   if not without:
     return None
   key, _, value = without.partition("=")
-  if key not in config.model:
-    raise app.UsageError(f"--without: config.model has no field {key!r}")
-  reduced = ml_collections.ConfigDict(config.to_dict())
-  try:  # numbers, booleans, tuples as Python literals; anything else is a string
-    reduced.model[key] = ast.literal_eval(value)
+  try:
+    return key, ast.literal_eval(value)
   except (ValueError, SyntaxError):
-    reduced.model[key] = value
-  return reduced
+    return key, value
+
+
+def describe(config, system_name: str, mesh) -> dict:
+  return {"system": system_name, "device": jax.devices()[0].device_kind,
+          "num_devices": int(mesh.size), "backend": jax.default_backend(),
+          "dtype": config.model.dtype, "batch": int(config.batch_size),
+          "input": list(config.data.image_size), "jax": jax.__version__,
+          "xla_flags": os.environ.get("XLA_FLAGS", "")}
+
+
+def measure(config, args) -> dict:
+  """Every number of the module docstring for `config` (`args`: this tool's flags)."""
+  without = parse_without(args.without)
+  reduced = (benchmarking.with_model_override(config, *without) if without else None)
+  system = models.get_system(config.system)
+  try:
+    spec = benchmarking.benchmark_spec(config, args.num_categories, args.num_attributes)
+  except benchmarking.SpecUnknown as e:
+    raise app.UsageError(str(e)) from None
+  mesh = sharding.make_mesh(config.get("num_devices", 0))
+  row = describe(config, config.system, mesh)
+  phase = None if args.phase == "longest" else int(args.phase)
+  row.update(benchmarking.measure_step(config, system, spec, mesh, args.rounds, args.steps,
+                                       phase))
+  achieved = row["flops"] / row["step_s"] / 1e12 / mesh.size
+  peak = benchmarking.peak_tflops(config.model.dtype, args.peak_tflops)
+  row.update(achieved_tflops=achieved, peak_tflops=peak,
+             mfu=achieved / peak if np.isfinite(peak) and peak > 0 else float("nan"))
+  if reduced is not None:
+    other = benchmarking.measure_step(reduced, system, spec, mesh, args.rounds, args.steps,
+                                      phase)
+    row["without"] = {"override": args.without, "step_s": other["step_s"],
+                      "round_medians_s": other["round_medians_s"]}
+  if args.pipeline_batches:
+    try:
+      row.update(benchmarking.measure_pipeline(config, args.pipeline_batches,
+                                                   row["phase"]))
+    except (FileNotFoundError, ValueError) as e:  # a real dataset that is not prepared
+      row["pipeline_error"] = str(e).splitlines()[0]
+  return row
+
+
+def print_report(row: dict) -> None:
+  ms = lambda s: f"{s * 1e3:.1f} ms"
+  print(f"system {row['system']}  device {row['device']} x{row['num_devices']}  "
+        f"backend {row['backend']}  dtype {row['dtype']}")
+  print(f"batch {row['batch']}  input {tuple(row['input'])}  params {row['params'] / 1e6:.2f}M  "
+        f"phase {row['phase']}")
+  print(f"compile cold {row['compile_cold_s']:.1f} s  from the persistent cache "
+        f"{row['compile_cached_s']:.1f} s")
+  rounds = ", ".join(ms(m) for m in row["round_medians_s"])
+  print(f"step median {ms(row['step_s'])} (min {ms(row['step_min_s'])}, max "
+        f"{ms(row['step_max_s'])}; round medians {rounds})  {row['images_per_s']:.1f} images/s")
+  print(f"predict step median {ms(row['predict_s'])}  "
+        f"{row['batch'] / row['predict_s']:.1f} images/s")
+  mfu = (f"MFU {row['mfu']:.1%} (peak {row['peak_tflops']} TFLOP/s)" if np.isfinite(row["mfu"])
+         else "MFU unknown: no peak known for this device, give --peak_tflops")
+  print(f"FLOPs/step {row['flops'] / 1e9:.4g} G  achieved {row['achieved_tflops']:.3f} TFLOP/s "
+        f"per device  {mfu}")
+  memory = row["peak_memory_bytes"]
+  print("peak memory " + (f"{memory / 2**30:.2f} GiB" if memory is not None
+                          else "unknown (XLA gives no memory analysis here)"))
+  if "pipeline_images_per_s" in row:
+    ratio = row["pipeline_images_per_s"] / row["images_per_s"]
+    verdict = ("enough" if ratio >= benchmarking.PIPELINE_HEADROOM else
+               "too slow: raise --config.data.num_threads")
+    print(f"input pipeline {row['pipeline_images_per_s']:.1f} images/s with "
+          f"data.num_threads={row['pipeline_workers']} on {row['pipeline_dataset']}: "
+          f"{ratio:.2f}x the step's demand ({verdict}; "
+          f">= {benchmarking.PIPELINE_HEADROOM}x needed)")
+  elif "pipeline_error" in row:
+    print(f"input pipeline not timed: {row['pipeline_error']}")
+  if "without" in row:
+    print(without_line(row))
+
+
+def without_line(row: dict) -> str:
+  step_s, other = row["step_s"], row["without"]["step_s"]
+  # Below the rounds' spread the difference is noise (XLA schedules the two programs
+  # differently, so the smaller one can even be slower); say so rather than print a share.
+  noise = max(row["round_spread_s"], np.ptp(row["without"]["round_medians_s"]))
+  share = (f"the part it removes takes {1 - other / step_s:.1%} of the step"
+           if abs(step_s - other) > noise else
+           f"the difference ({(step_s - other) * 1e3:+.1f} ms) is within the rounds' spread "
+           f"({noise * 1e3:.1f} ms): not measurable at this size")
+  return f"without model.{row['without']['override']}: step median {other * 1e3:.1f} ms; {share}"
 
 
 @cli.report_errors
 def main(argv):
   del argv
+  logging.set_verbosity(logging.WARNING)  # the pipeline's dataset and run objects log at INFO
   config = FLAGS.config
-  reduced = without_config(config, FLAGS.without)  # a bad --without fails before any timing
-  system = models.get_system(config.system)
-  spec = benchmark_spec(config, FLAGS.num_categories, FLAGS.num_attributes)
-  mesh = sharding.make_mesh(config.get("num_devices", 0))
-  batch = fake_batch(config, system, spec, config.batch_size)
-  timed = time_train_step(config, system, spec, mesh, batch)
-  step_s, times, flops = timed["step_s"], timed["times"], timed["flops"]
-  achieved = flops / step_s / 1e12 / mesh.size
-  peak = peak_tflops(config.model.dtype)
-  print(f"system {config.system}  device {jax.devices()[0].device_kind} x{mesh.size}  "
-        f"backend {jax.default_backend()}  dtype {config.model.dtype}")
-  print(f"batch {config.batch_size}  input {tuple(config.data.image_size)}  "
-        f"params {timed['params'] / 1e6:.2f}M")
-  print(f"compile {timed['compile_s']:.1f} s  step median {step_s * 1e3:.1f} ms "
-        f"(min {min(times) * 1e3:.1f}, max {max(times) * 1e3:.1f})  "
-        f"{config.batch_size / step_s:.1f} images/s")
-  print(f"predict step median {timed['predict_s'] * 1e3:.1f} ms  "
-        f"{config.batch_size / timed['predict_s']:.1f} images/s")
-  mfu = (f"MFU {achieved / peak:.1%} (peak {peak} TFLOP/s)" if np.isfinite(peak) and peak > 0
-         else "MFU unknown: no peak known for this device, give --peak_tflops")
-  print(f"FLOPs/step {flops / 1e9:.4g} G  achieved {achieved:.2f} TFLOP/s per device  {mfu}")
-  if reduced is not None:
-    other_times = time_train_step(reduced, system, spec, mesh, batch)["times"]
-    other = float(np.median(other_times))
-    # Below the steps' own spread the difference is noise (XLA schedules the two programs
-    # differently, so the smaller one can even be slower); say so rather than print a share.
-    noise = max(np.ptp(timed["times"]), np.ptp(other_times))
-    share = (f"the part it removes takes {1 - other / step_s:.1%} of the step"
-             if abs(step_s - other) > noise else
-             f"the difference ({(step_s - other) * 1e3:+.1f} ms) is within the steps' spread "
-             f"({noise * 1e3:.1f} ms): not measurable at this size")
-    print(f"without model.{FLAGS.without}: step median {other * 1e3:.1f} ms "
-          f"(min {min(other_times) * 1e3:.1f}, max {max(other_times) * 1e3:.1f}); {share}")
+  if FLAGS.accelerator_dtype and jax.default_backend() != "cpu":
+    config.model.dtype = FLAGS.accelerator_dtype
+  row = measure(config, FLAGS)
+  print_report(row)
+  if FLAGS.json:
+    with open(FLAGS.json, "w") as f:
+      json.dump(row, f, indent=1)
 
 
 if __name__ == "__main__":
