@@ -155,3 +155,21 @@ def test_compare_torch_times_both_sides_and_writes_the_table(tmp_path):
   assert row["jax_s"] > 0 and row["torch_s"] > 0
   assert row["ratio"] == pytest.approx(row["jax_s"] / row["torch_s"])
   assert "| fpm@256 | 5 | 32x32 |" in (tmp_path / "compare_torch.md").read_text()
+
+
+def test_a_step_that_runs_out_of_memory_says_what_it_needs(tiny_fpm_config, monkeypatch):
+  import jax
+
+  from fashion_jax import models, sharding
+  from tools import benchmarking
+
+  def out_of_memory(fn, rounds, steps):
+    raise jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Out of memory allocating 26451436904 "
+                                     "bytes.")
+
+  monkeypatch.setattr(benchmarking, "time_rounds", out_of_memory)
+  system = models.get_system(tiny_fpm_config.system)
+  spec = benchmarking.benchmark_spec(tiny_fpm_config)
+  with pytest.raises(ValueError, match=r"needs \d+\.\d GiB by XLA's memory analysis.*"
+                                       "Out of memory allocating"):
+    benchmarking.measure_step(tiny_fpm_config, system, spec, sharding.make_mesh(1), 1, 1)

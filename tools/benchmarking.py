@@ -220,7 +220,16 @@ def measure_step(config, system, spec, mesh, rounds: int, steps_per_round: int,
   step = compile_step(config, system, spec, mesh, phase_index)
   cost = step.compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, list) else cost
-  time_rounds(step, 1, 2)  # warm-up
+  peak = peak_memory_bytes(step.compiled.memory_analysis())
+  try:
+    time_rounds(step, 1, 2)  # warm-up
+  except jax.errors.JaxRuntimeError as e:
+    if "RESOURCE_EXHAUSTED" not in str(e) and "Out of memory" not in str(e):
+      raise
+    needs = f"{peak / 2**30:.1f} GiB by XLA's memory analysis" if peak else "more memory"
+    raise ValueError(f"the {step.phase.name} step of batch {config.batch_size} needs {needs}, "
+                     f"more than the device has ({str(e).splitlines()[0]}); try a smaller "
+                     "--config.batch_size") from None
   timed = time_rounds(step, rounds, steps_per_round)
   # The prediction step evaluation and `predict` use.
   predict = steps.compile_predict_step(system.make_module(config.model, spec), system)
@@ -233,7 +242,7 @@ def measure_step(config, system, spec, mesh, rounds: int, steps_per_round: int,
           "compile_cached_s": step.compile_cached_s, "rounds": timed,
           **step_statistics(timed, config.batch_size), "predict_s": predict_s,
           "flops": float(cost.get("flops", float("nan"))) if cost else float("nan"),
-          "peak_memory_bytes": peak_memory_bytes(step.compiled.memory_analysis()),
+          "peak_memory_bytes": peak,
           "params": int(sum(x.size for x in jax.tree.leaves(step.holder["state"].params)))}
 
 
