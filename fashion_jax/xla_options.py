@@ -20,12 +20,13 @@ import os
 import shlex
 import sys
 
-# flag -> value. YNNPACK for XLA's elementwise and reduction fusions (its default list is empty
-# in jaxlib 0.10): the batch-norm networks' steps get 1.4x faster (ResNet-50 at 224x224, batch
-# 8: 3.7-3.9 s -> 2.5-2.7 s on 2 cores), the others do not change beyond the rounds' spread.
-# Also measured and not taken: `dot` (slower VGG-16), `individual_convolution` (2x slower
-# large-kernel convolutions). Numbers in docs/benchmarks.md.
-CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "eltwise,reduce"}
+# flag -> value. YNNPACK for XLA's reduction fusions (its default list is empty in jaxlib
+# 0.10): batch norm's statistics, so the batch-norm networks' steps get faster (ResNet-50 at
+# 224x224, batch 8: 3.7-3.9 s -> 2.8 s on 2 cores). Measured and not taken: `eltwise` (another
+# 0.2 s on ResNet-50, but the MTCT paper config's step then allocates 28 GB at dispatch and
+# fails), `dot` (slower VGG-16), `individual_convolution` (2x slower large-kernel
+# convolutions). Numbers in docs/benchmarks.md.
+CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "reduce"}
 MEASURED_ON = ("0.10.",)  # jaxlib version prefixes the options exist in and were measured on
 OFF_VARIABLE = "FASHION_JAX_XLA_OPTIONS"
 
