@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-from absl import app
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -37,7 +36,7 @@ def test_a_without_field_the_model_lacks_is_refused_at_once(toy_config_file):
 def test_the_fake_batch_follows_the_configs_dataset_and_each_flag_its_own_head(tmp_path):
   from configs import landmark_attention, mtct
   from fashion_jax.data.synth import render
-  from tools import bench_step
+  from tools import benchmarking as bench_step
 
   xdomain = bench_step.benchmark_spec(mtct.get_config("runlocal"))
   assert xdomain == render.ATTRIBUTE_SETS["xdomain"].spec  # not the DeepFashion-style one
@@ -46,7 +45,7 @@ def test_the_fake_batch_follows_the_configs_dataset_and_each_flag_its_own_head(t
   assert wide.num_attributes == 1000
   assert wide.category_names == render.ATTRIBUTE_SETS["deepfashion"].spec.category_names
   lda.data.data_dir = str(tmp_path)  # the paper's DeepFashion, not prepared there
-  with pytest.raises(app.UsageError, match="give --num_categories and --num_attributes"):
+  with pytest.raises(bench_step.SpecUnknown, match="give --num_categories and --num_attributes"):
     bench_step.benchmark_spec(lda)
   both = bench_step.benchmark_spec(lda, num_categories=50, num_attributes=1000)
   assert (len(both.category_names), both.num_attributes) == (50, 1000)
@@ -100,9 +99,9 @@ def test_every_paper_config_has_a_benchmark_batch():
   import importlib
 
   from fashion_jax import models
-  from tools import bench_systems, benchmarking
+  from tools import benchmarking
 
-  for name, (path, heads) in bench_systems.SYSTEMS.items():
+  for name, (path, heads) in benchmarking.SYSTEMS.items():
     module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
     config = module.get_config()
     sizes = {h.split("=")[0].lstrip("-"): int(h.split("=")[1]) for h in heads}
@@ -129,14 +128,14 @@ def test_bench_systems_writes_one_table_with_every_column_and_an_error_row(toy_c
   assert [r["system"] for r in rows] == ["toy", "broken"]
   assert "error" in rows[1] and "error" not in rows[0]
   table = (tmp_path / "benchmarks.md").read_text()
-  from tools import bench_systems
+  from tools import benchmarking
 
   header = next(line for line in table.splitlines() if line.startswith("| system"))
-  assert header == "| " + " | ".join(bench_systems.COLUMNS) + " |"
+  assert header == "| " + " | ".join(benchmarking.COLUMNS) + " |"
   toy = next(line for line in table.splitlines() if line.startswith("| toy"))
   cells = [c.strip() for c in toy.strip("|").split("|")]
-  assert len(cells) == len(bench_systems.COLUMNS)
-  blank = [col for col, c in zip(bench_systems.COLUMNS, cells, strict=True) if not c]
+  assert len(cells) == len(benchmarking.COLUMNS)
+  blank = [col for col, c in zip(benchmarking.COLUMNS, cells, strict=True) if not c]
   assert blank == ["MFU"]  # no peak is known for a CPU; every other column is measured
   assert "# Step benchmarks: cpu x1 (cpu)" in table
 

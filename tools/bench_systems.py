@@ -27,6 +27,7 @@ import sys
 from absl import app, flags
 
 from fashion_jax import cli
+from tools import benchmarking
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("out", "benchmarks", "Folder for benchmarks.md, benchmarks.json and logs.")
@@ -42,29 +43,15 @@ flags.DEFINE_integer("timeout", 0, "Seconds one system may take (0: no limit); a
 flags.DEFINE_string("extra", "", "More bench_step flags for every system, e.g. "
                     "'--config.batch_size=8'.")
 
-# system -> (paper config, bench_step flags giving the paper dataset's heads)
-DEEPFASHION_HEADS = ("--num_categories=50", "--num_attributes=1000")
-SYSTEMS = {
-    "fpm": ("configs/fpm.py", ()),
-    "landmark_attention": ("configs/landmark_attention.py", DEEPFASHION_HEADS),
-    "two_stream": ("configs/two_stream.py", DEEPFASHION_HEADS),
-    "sister": ("configs/sister.py", ()),
-    "mtct": ("configs/mtct.py", ()),
-}
-COLUMNS = ("system", "phase", "batch", "input", "dtype", "compile cold s", "compile cached s",
-           "step s (round medians)", "images/s", "GFLOP/step", "TFLOP/s", "MFU",
-           "peak memory GiB", "pipeline images/s (x demand)")
-
-
 def resolve(entry: str) -> tuple[str, str, tuple[str, ...]]:
   """`name` of SYSTEMS or `name=config_path` -> (name, config, bench_step head flags)."""
   name, _, path = entry.partition("=")
   if path:
     return name, path, ()
-  if name not in SYSTEMS:
-    raise app.UsageError(f"--systems: unknown {name!r}; known: {', '.join(SYSTEMS)} "
+  if name not in benchmarking.SYSTEMS:
+    raise app.UsageError(f"--systems: unknown {name!r}; known: {', '.join(benchmarking.SYSTEMS)} "
                          "(or name=CONFIG_FILE)")
-  return (name, *SYSTEMS[name])
+  return (name, *benchmarking.SYSTEMS[name])
 
 
 def command(entry: str, json_path: str) -> list[str]:
@@ -102,7 +89,7 @@ def run_one(entry: str) -> dict:
 
 def cells(row: dict) -> list[str]:
   if "error" in row:
-    return [row["system"], row["error"]] + [""] * (len(COLUMNS) - 2)
+    return [row["system"], row["error"]] + [""] * (len(benchmarking.COLUMNS) - 2)
   fmt = lambda x, spec: "" if x is None or (isinstance(x, float) and math.isnan(x)) else \
       format(x, spec)
   rounds = ", ".join(f"{m:.3g}" for m in row["round_medians_s"])
@@ -124,7 +111,7 @@ def markdown(rows: list[dict], argv: list[str]) -> str:
            f"{datetime.date.today().isoformat()}, jax {measured.get('jax', '?')}, "
            f"XLA_FLAGS `{measured.get('xla_flags', '') or '(none)'}`", "",
            "Command: `python -m tools.bench_systems " + shlex.join(argv[1:]) + "`", "",
-           "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+           "| " + " | ".join(benchmarking.COLUMNS) + " |", "|" + "---|" * len(benchmarking.COLUMNS)]
   lines += ["| " + " | ".join(cells(r)) + " |" for r in rows]
   lines += ["", "Step: median over every timed step of the longest training phase, fixed random "
             "batch; round medians show the spread. MFU: achieved over the device's peak for the "
@@ -136,7 +123,7 @@ def markdown(rows: list[dict], argv: list[str]) -> str:
 @cli.report_errors
 def main(argv):
   del argv  # the table quotes sys.argv, flags included
-  systems = FLAGS.systems or list(SYSTEMS)
+  systems = FLAGS.systems or list(benchmarking.SYSTEMS)
   for entry in systems:
     resolve(entry)  # an unknown name fails before anything runs
   os.makedirs(FLAGS.out, exist_ok=True)

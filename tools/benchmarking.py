@@ -30,6 +30,19 @@ PEAKS = {("H100", "bfloat16"): 989.0, ("H100", "float32"): 67.0,
          ("TPU v4", "bfloat16"): 275.0, ("TPU v5 lite", "bfloat16"): 197.0,
          ("TPU v5p", "bfloat16"): 459.0, ("TPU v6", "bfloat16"): 918.0}
 
+# system -> (paper config, bench_step flags giving the paper dataset's heads)
+DEEPFASHION_HEADS = ("--num_categories=50", "--num_attributes=1000")
+SYSTEMS = {
+    "fpm": ("configs/fpm.py", ()),
+    "landmark_attention": ("configs/landmark_attention.py", DEEPFASHION_HEADS),
+    "two_stream": ("configs/two_stream.py", DEEPFASHION_HEADS),
+    "sister": ("configs/sister.py", ()),
+    "mtct": ("configs/mtct.py", ()),
+}
+COLUMNS = ("system", "phase", "batch", "input", "dtype", "compile cold s", "compile cached s",
+           "step s (round medians)", "images/s", "GFLOP/step", "TFLOP/s", "MFU",
+           "peak memory GiB", "pipeline images/s (x demand)")
+
 # The input pipeline must produce this many times what the step consumes.
 PIPELINE_HEADROOM = 1.5
 
