@@ -24,7 +24,11 @@ class FashionSynthConfig(tfds.core.BuilderConfig):
     if attributes not in synth.render.ATTRIBUTE_SETS:
       raise ValueError(f"synthetic attributes {attributes!r}: use one of "
                        f"{sorted(synth.render.ATTRIBUTE_SETS)}")
-    suffix = "" if attributes == "deepfashion" else f"_{attributes}"
+    # A set that changes what is drawn names its revision, so older renders are not read
+    # (VERSION would regenerate every set).
+    revision = synth.render.ATTRIBUTE_SETS[attributes].revision
+    suffix = ("" if attributes == "deepfashion" else f"_{attributes}") + (
+        f"_r{revision}" if revision > 1 else "")
     name = name or (f"s{image_size}_n{num_train}-{num_validation}-{num_test}"
                     f"_v{views_per_item}_seed{seed}{suffix}")
     super().__init__(name=name, description="procedural garments with exact annotations")

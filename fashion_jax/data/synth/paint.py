@@ -193,6 +193,8 @@ def _draw_details(image, item: Item, geom: Geometry, matrix, pixels_per_unit: fl
   button = (225.0, 225.0, 215.0) if dark else (35.0, 30.0, 30.0)
   thickness = max(1, round(image.shape[0] / 320))
   radius = max(1.0, 0.02 * pixels_per_unit)
+  # The X-Domain-style set draws buttons larger (xdomain.distinct): a label must be visible.
+  button_radius = max(1.0, item.shape.get("button_radius", 0.02) * pixels_per_unit)
 
   def poly(points, closed):
     return [fixed_point(to_pixels(points, matrix))], closed
@@ -210,7 +212,7 @@ def _draw_details(image, item: Item, geom: Geometry, matrix, pixels_per_unit: fl
                    tuple(float(c) for c in colour), cv2.LINE_AA, SUBPIXEL_BITS)
     else:  # button or embellishment dot
       centre = tuple(int(c) for c in fixed_point(to_pixels(points, matrix))[0])
-      r = radius if kind == "button" else 0.6 * radius
+      r = button_radius if kind == "button" else 0.6 * radius
       colour = button if kind == "button" else (250.0, 225.0, 130.0)
       cv2.circle(image, centre, int(round(r * (1 << SUBPIXEL_BITS))), colour, -1, cv2.LINE_AA,
                  SUBPIXEL_BITS)

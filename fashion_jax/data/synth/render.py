@@ -28,11 +28,14 @@ from fashion_jax.data.synth import garments, paint, scene, spec, xdomain
 class AttributeSet:
   spec: schema.DatasetSpec
   labels: object  # item -> [A] int8
+  draw: object = None  # item -> the item as drawn (None: as sampled)
+  revision: int = 1  # of what `draw` changes; part of the generated dataset's name
 
 
 # What `attributes` holds: DeepFashion-style groups (multi-label) or X-Domain's (single-label).
 ATTRIBUTE_SETS = {"deepfashion": AttributeSet(spec.SYNTH_SPEC, spec.attribute_labels),
-                  "xdomain": AttributeSet(xdomain.SPEC, xdomain.attribute_labels)}
+                  "xdomain": AttributeSet(xdomain.SPEC, xdomain.attribute_labels, xdomain.distinct,
+                                         revision=2)}
 
 OCCLUDER_MARGIN = 3.0  # pixels: a point this close to an occluder counts as occluded
 COVER_DEPTH = 1.0  # pixels: a point this deep inside a later part counts as covered
@@ -108,7 +111,9 @@ def render_example(*, seed: int, index: int, options: SynthOptions = SynthOption
   [S, S, 3] RGB), `mask` (uint8 [S, S, 1], 255 on visible garment pixels) and `image_id`."""
   size = options.image_size
   item_id, view = divmod(index, options.views_per_item)
+  attribute_set = ATTRIBUTE_SETS[options.attributes]
   item = garments.sample_item(np.random.default_rng([seed, item_id, 0]))
+  item = attribute_set.draw(item) if attribute_set.draw else item
   rng = np.random.default_rng([seed, index, 1])
   street = view > 0
   pose = _sample_pose(item, rng, street)
@@ -148,7 +153,6 @@ def render_example(*, seed: int, index: int, options: SynthOptions = SynthOption
       schema.LANDMARK_NAMES, lambda n: f"lm:{n}" if n in slots else None, geom, matrix, owner,
       parts_px, occluders, mask)
 
-  attribute_set = ATTRIBUTE_SETS[options.attributes]
   example = schema.empty_example(attribute_set.spec.num_attributes)
   example.update(
       image=image, mask=(mask[..., None] * 255).astype(np.uint8),

@@ -10,13 +10,14 @@ single-label attribute groups, each derived from what the renderer draws.
   collar         v neck / round neck / collar (missing on lower-body garments);
   sleeve length  sleeveless / short / long (missing on lower-body garments);
   sleeve shape   narrow / wide cuff: the cuff's width against the middle of its sleeve length's
-                 range (short sleeves 0.20-0.26, long 0.13-0.18 of the garment's scale), the
-                 subtlest group (missing where there is no sleeve).
+                 range (missing where there is no sleeve).
 Stored in the schema's `attributes` as one positive per labelled group (1 on its value, 0 on the
 group's others) and -1 on every value of a missing group, as the shop/street CSV layout does.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -40,8 +41,39 @@ SPEC = schema.DatasetSpec(
     category_names=spec.CATEGORY_NAMES, attribute_names=ATTRIBUTE_NAMES,
     attribute_groups=tuple(g for g, values in enumerate(GROUPS.values()) for _ in values),
     attribute_group_names=GROUP_NAMES, labels=schema.LABEL_KINDS)
-# The middle of each sleeve length's cuff-width range (garments._upper_shape).
-CUFF_MIDDLE = {"short": 0.23, "long": 0.155}
+# Each sleeve length's cuff-width range as garments._upper_shape draws it: (middle, half width).
+CUFF_RANGE = {"short": (0.23, 0.03), "long": (0.155, 0.025)}
+CUFF_MIDDLE = {sleeve: middle for sleeve, (middle, _) in CUFF_RANGE.items()}
+# distinct(): how far the fit's widths move (slim, loose): a top's or dress's waist and hem, a
+# skirt's hem, a trouser or shorts leg's opening (a skirt's or trouser's waistband stays).
+FIT_SCALE = {"waist_half": (0.85, 1.08), "hem_half": (0.9, 1.1), "opening": (0.82, 1.15)}
+CUFF_GAP, CUFF_SPREAD = 0.4, 2.5
+BUTTON_RADIUS = 0.05  # canonical units; the DeepFashion-style set draws 0.02
+
+
+def distinct(item):
+  """The item as the X-Domain-style set draws it: the three subtle groups made visible.
+
+  At the size these labels are trained on (64x64 crops at `:runlocal`) the shared renderer's
+  buttons are under a pixel, slim and loose differ by 5% of a width (shorts not at all) and a
+  cuff's width was a threshold on a continuous draw, so nothing could learn buttons, shape or
+  sleeve shape from pixels. Here buttons are drawn with radius `BUTTON_RADIUS`; every width the
+  fit sets is scaled by `FIT_SCALE` (slim, loose); and the cuff's signed distance d in [-1, 1]
+  from its range's middle (in half widths) moves to sign(d) (CUFF_GAP + (1 - CUFF_GAP) |d|)
+  `CUFF_SPREAD` half widths, so narrow and wide cuffs are at least 2 CUFF_GAP CUFF_SPREAD half
+  widths apart (0.06 of the garment's scale for short sleeves, 0.05 for long). Labels follow
+  from the result (`values`), so they stay what is drawn.
+  """
+  shape = dict(item.shape, button_radius=BUTTON_RADIUS)
+  for key, (slim, loose) in FIT_SCALE.items():
+    if key in shape and not (key == "waist_half" and item.clothes_type == "lower"):
+      shape[key] *= slim if item.fit == "slim" else loose
+  if item.clothes_type != "lower" and item.sleeve in CUFF_RANGE:
+    middle, half = CUFF_RANGE[item.sleeve]
+    d = float(np.clip((shape["cuff_width"] - middle) / half, -1.0, 1.0))
+    moved = np.sign(d or 1.0) * (CUFF_GAP + (1.0 - CUFF_GAP) * abs(d))
+    shape["cuff_width"] = middle + moved * CUFF_SPREAD * half
+  return dataclasses.replace(item, shape=shape)
 
 
 def values(item) -> dict[str, str | None]:
