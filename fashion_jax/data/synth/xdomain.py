@@ -46,8 +46,8 @@ CUFF_RANGE = {"short": (0.23, 0.03), "long": (0.155, 0.025)}
 CUFF_MIDDLE = {sleeve: middle for sleeve, (middle, _) in CUFF_RANGE.items()}
 # distinct(): how far the fit's widths move (slim, loose): a top's or dress's waist and hem, a
 # skirt's hem, a trouser or shorts leg's opening (a skirt's or trouser's waistband stays).
-FIT_SCALE = {"waist_half": (0.85, 1.08), "hem_half": (0.9, 1.1), "opening": (0.82, 1.15)}
-CUFF_GAP, CUFF_SPREAD = 0.4, 2.5
+FIT_SCALE = {"waist_half": (0.8, 1.12), "hem_half": (0.85, 1.15), "opening": (0.78, 1.2)}
+CUFF_GAP, CUFF_SPREAD = 0.4, 4.0
 BUTTON_RADIUS = 0.05  # canonical units; the DeepFashion-style set draws 0.02
 
 
