@@ -172,3 +172,44 @@ def test_a_step_that_runs_out_of_memory_says_what_it_needs(tiny_fpm_config, monk
   with pytest.raises(ValueError, match=r"needs \d+\.\d GiB by XLA's memory analysis.*"
                                        "Out of memory allocating"):
     benchmarking.measure_step(tiny_fpm_config, system, spec, sharding.make_mesh(1), 1, 1)
+
+
+def test_conv_profile_reads_the_pose_machines_layers_from_the_model():
+  from configs import fpm as fpm_config
+  from tools import benchmarking
+
+  found, skipped, image_hw = benchmarking.model_convolutions(fpm_config.get_config("runlocal"))
+  counts = {benchmarking.describe_convolution(key): n for key, n in found.items()}
+  # By hand from the :runlocal widths, 3 stages: stage 1's trunk (5x5x32, 3x3x32 twice, 3x3x16)
+  # and head (5x5x64, 1x1x64, 1x1x25); the shared trunk (the first three again); per stage
+  # t = 2, 3: its own 3x3x16, then 7x7x32 three times (the first on 16 + 25 channels), 1x1x32
+  # and 1x1x25. Every map at 1/8 of the 128x128 input is 16x16.
+  assert counts == {
+      "5x5 3->32 @128x128": 2, "3x3 32->32 @64x64": 2, "3x3 32->32 @32x32": 2,
+      "3x3 32->16 @16x16": 3, "5x5 16->64 @16x16": 1, "1x1 64->64 @16x16": 1,
+      "1x1 64->25 @16x16": 1, "7x7 41->32 @16x16": 2, "7x7 32->32 @16x16": 4,
+      "1x1 32->32 @16x16": 2, "1x1 32->25 @16x16": 2}
+  assert skipped == 0 and image_hw == (128, 128)
+
+
+def test_conv_profile_times_every_pass_and_writes_the_table(tmp_path):
+  pytest.importorskip("torch", reason="torch comes with requirements-test.txt")
+  import json
+
+  out = subprocess.run(
+      [sys.executable, "-m", "tools.conv_profile", "--config=configs/fpm.py:runlocal",
+       "--image_size=32", "--config.batch_size=1", "--config.model.num_stages=1", "--rounds=1",
+       f"--out={tmp_path}"], cwd=REPO, capture_output=True, text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-2000:]
+  result = json.loads((tmp_path / "conv_profile.json").read_text())
+  rows = {r["convolution"]: r["passes"] for r in result["rows"]}
+  assert set(rows) == {"5x5 3->32 @32x32", "3x3 32->32 @16x16", "3x3 32->32 @8x8",
+                       "3x3 32->16 @4x4", "5x5 16->64 @4x4", "1x1 64->64 @4x4", "1x1 64->25 @4x4"}
+  assert rows["5x5 3->32 @32x32"]["input grad"] is None  # fed by the image: no input gradient
+  for name, passes in rows.items():
+    timed = [p for p in ("forward", "input grad", "weight grad") if passes[p] is not None]
+    assert len(timed) == (2 if name.startswith("5x5 3->") else 3), name
+    for part in timed:
+      assert passes[part]["jax"] > 0 and passes[part]["torch"] > 0, (name, part)
+  table = (tmp_path / "conv_profile.md").read_text()
+  assert table.count("\n| ") == 2 + len(rows) and "| **weighted total** |" in table

@@ -9,6 +9,7 @@ apart, on the same data config, so the two numbers say whether the step or the d
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import os
@@ -19,7 +20,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from fashion_jax import config_base, optim, sharding, state, steps
+from fashion_jax import config_base, models, optim, sharding, state, steps
 from fashion_jax.data import datasets, schema
 from fashion_jax.data.synth import render
 
@@ -299,3 +300,52 @@ def with_model_override(config, key: str, value) -> ml_collections.ConfigDict:
   changed = ml_collections.ConfigDict(config.to_dict())
   changed.model[key] = value
   return changed
+
+
+NHWC = ("NHWC", "HWIO", "NHWC")
+
+
+def model_convolutions(config) -> tuple[collections.Counter, int, tuple[int, int]]:
+  """({(lhs shape, rhs shape, strides, padding): count}, convolutions skipped, image hw) of
+  the forward pass of `config`'s model on a batch of its shapes."""
+  system = models.get_system(config.system)
+  spec = benchmark_spec(config)
+  batch = fake_batch(config.data, system, spec, config.batch_size)
+  module = system.make_module(config.model, spec)
+  variables = jax.eval_shape(lambda: state.init_variables(
+      module, system.batch_fields, {k: v[0] for k, v in batch.items()}, config.seed))
+  jaxpr = jax.make_jaxpr(lambda v, b: module.apply(v, b, train=True, mutable=True))(
+      variables, batch)
+  found, skipped = collections.Counter(), 0
+  for eqn in _equations(jaxpr.jaxpr):
+    if eqn.primitive.name != "conv_general_dilated":
+      continue
+    p = eqn.params
+    lhs, rhs = (v.aval.shape for v in eqn.invars[:2])
+    plain = (p["feature_group_count"] == 1 and all(d == 1 for d in p["lhs_dilation"])
+             and all(d == 1 for d in p["rhs_dilation"]) and _is_nhwc(p["dimension_numbers"]))
+    if not plain:
+      skipped += 1
+      continue
+    found[(tuple(lhs), tuple(rhs), tuple(p["window_strides"]),
+           tuple(tuple(pair) for pair in p["padding"]))] += 1
+  return found, skipped, tuple(config.data.image_size)
+
+
+def _equations(jaxpr):
+  for eqn in jaxpr.eqns:
+    yield eqn
+    for sub in jax.core.jaxprs_in_params(eqn.params):
+      yield from _equations(sub)
+
+
+def _is_nhwc(dimension_numbers) -> bool:
+  shape = (1, 1, 1, 1)
+  return dimension_numbers == jax.lax.conv_dimension_numbers(shape, shape, NHWC)
+
+
+def describe_convolution(key) -> str:
+  """`9x9 128->128 @64x64` (a stride other than 1: ` /2`) for a `model_convolutions` key."""
+  lhs, rhs, strides, _ = key
+  stride = "" if strides == (1, 1) else f" /{strides[0]}"
+  return f"{rhs[0]}x{rhs[1]} {rhs[2]}->{rhs[3]} @{lhs[1]}x{lhs[2]}{stride}"

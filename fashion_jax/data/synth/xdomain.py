@@ -61,7 +61,7 @@ def distinct(item):
   fit sets is scaled by `FIT_SCALE` (slim, loose); and the cuff's signed distance d in [-1, 1]
   from its range's middle (in half widths) moves to sign(d) (CUFF_GAP + (1 - CUFF_GAP) |d|)
   `CUFF_SPREAD` half widths, so narrow and wide cuffs are at least 2 CUFF_GAP CUFF_SPREAD half
-  widths apart (0.06 of the garment's scale for short sleeves, 0.05 for long). Labels follow
+  widths apart (0.10 of the garment's scale for short sleeves, 0.08 for long). Labels follow
   from the result (`values`), so they stay what is drawn.
   """
   shape = dict(item.shape, button_radius=BUTTON_RADIUS)
