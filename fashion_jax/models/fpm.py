@@ -30,7 +30,7 @@ import numpy as np
 from fashion_jax import baselines, losses, metrics, reporting
 from fashion_jax.data import image_conventions, schema, transforms
 from fashion_jax.models.base import System
-from fashion_jax.ops import heatmaps
+from fashion_jax.ops import heatmaps, pooling
 
 
 class ConvStack(nn.Module):
@@ -53,7 +53,7 @@ class ConvStack(nn.Module):
       if self.relu_last or i < len(self.features) - 1:
         x = nn.relu(x)
       if pool:
-        x = nn.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
+        x = pooling.max_pool(x, (3, 3), (2, 2), "SAME")
     return x
 
 

@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fashion_jax.ops import pooling
+
 # torchvision's conv initialisation (kaiming normal, fan_out, ReLU gain).
 conv_kernel_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 
@@ -61,9 +63,10 @@ class StagedBackbone(nn.Module):
 
 
 def max_pool(x: jax.Array, window: int, stride: int, padding: int = 0) -> jax.Array:
-  """torch.nn.MaxPool2d (padding with -inf, floor mode): [B, H, W, C] -> [B, H', W', C]."""
+  """torch.nn.MaxPool2d (padding with -inf, floor mode): [B, H, W, C] -> [B, H', W', C]; its
+  gradient avoids XLA's slow select-and-scatter (fashion_jax.ops.pooling)."""
   pad = ((padding, padding), (padding, padding))
-  return nn.max_pool(x, (window, window), strides=(stride, stride), padding=pad)
+  return pooling.max_pool(x, (window, window), (stride, stride), pad)
 
 
 def _adaptive_pool_matrix(in_size: int, out_size: int) -> np.ndarray:

@@ -86,7 +86,7 @@ class AttentionBranch(nn.Module):
     x = nn.relu(nn.Conv(32, (1, 1), dtype=self.dtype, name="reduce")(x))
     for i, width in enumerate(self.squeeze_widths):
       x = nn.relu(nn.Conv(width, (3, 3), padding=1, dtype=self.dtype, name=f"squeeze{i + 1}")(x))
-      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+      x = layers.max_pool(x, 2, 2)
     squeezed = x
     x = nn.relu(upsample_2x(self.expand_width, self.dtype, "expand1")(x))
     x = upsample_2x(conv4_3.shape[-1], self.dtype, "expand2")(x)
