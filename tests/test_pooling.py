@@ -36,3 +36,18 @@ def test_gradient_by_hand():
   peak = jnp.zeros((1, 3, 3, 1)).at[0, 1, 1, 0].set(1.0)
   dx = jax.grad(lambda x: pooling.max_pool(x, (3, 3), (1, 1), ((1, 1), (1, 1))).sum())(peak)
   assert float(dx[0, 1, 1, 0]) == 9.0 and float(dx.sum()) == 9.0
+
+
+@pytest.mark.parametrize("window, strides, padding, shape", CASES)
+def test_gradient_paths_agree(window, strides, padding, shape):
+  # The backward pass picks one of two ways to place the gradient; both must give the same one.
+  rng = np.random.default_rng(1)
+  x = jnp.asarray(np.maximum(rng.integers(-3, 3, shape), 0), jnp.float32)
+  if isinstance(padding, str):
+    padding = jax.lax.padtype_to_pads(shape[1:3], window, strides, padding)
+  x_pad = jnp.pad(x, ((0, 0), *padding, (0, 0)), constant_values=-jnp.inf)
+  y = nn.max_pool(x, window, strides=strides, padding=padding)
+  g = jnp.asarray(rng.standard_normal(y.shape), jnp.float32)
+  by_offset = pooling._gradient_by_offset(x_pad, y, g, window, strides)
+  by_phase = pooling._gradient_by_phase(x_pad, y, g, window, strides)
+  np.testing.assert_array_equal(by_offset, by_phase)
