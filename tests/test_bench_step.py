@@ -93,6 +93,21 @@ def test_peak_memory_counts_donated_outputs_once():
   assert benchmarking.peak_memory_bytes(None) is None
 
 
+def test_every_fresh_compilation_cache_is_the_one_written_to():
+  # JAX opens its persistent cache once; a second benchmark in the same process (bench_systems,
+  # compare_torch) must still write to its own fresh folder, not the first one's deleted one.
+  import jax
+  import jax.numpy as jnp
+
+  from tools import benchmarking
+
+  for scale in (2.0, 3.0):
+    program = jax.jit(lambda x, scale=scale: jnp.sin(x) * scale)
+    with benchmarking.fresh_compilation_cache() as folder:
+      program.lower(jnp.ones(3)).compile()
+      assert os.listdir(folder), f"nothing cached in the fresh folder for scale {scale}"
+
+
 def test_every_paper_config_has_a_benchmark_batch():
   """bench_systems' default list: each paper config resolves its heads and its fake batch
   without its data (nothing compiled here)."""

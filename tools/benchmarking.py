@@ -146,7 +146,11 @@ def peak_memory_bytes(memory) -> int | None:
 @contextlib.contextmanager
 def fresh_compilation_cache():
   """A persistent compilation cache in a new empty folder for the block (so the first compile
-  is cold whatever the user's cache holds, and the second one reads what the first stored)."""
+  is cold whatever the user's cache holds, and the second one reads what the first stored).
+  JAX opens its cache once per process, so it is reset on entry and exit: otherwise a second
+  benchmark in the process would read and write the first one's (deleted) folder."""
+  from jax.experimental.compilation_cache import compilation_cache
+
   with tempfile.TemporaryDirectory(prefix="fashion_jax_bench_cache_") as folder:
     before = {k: getattr(jax.config, k) for k in (
         "jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
@@ -154,11 +158,13 @@ def fresh_compilation_cache():
     jax.config.update("jax_compilation_cache_dir", folder)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    compilation_cache.reset_cache()
     try:
       yield folder
     finally:
       for k, v in before.items():
         jax.config.update(k, v)
+      compilation_cache.reset_cache()
 
 
 def compile_twice(jitted, *args):
