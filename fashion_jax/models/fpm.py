@@ -29,6 +29,7 @@ import numpy as np
 
 from fashion_jax import baselines, losses, metrics, reporting
 from fashion_jax.data import image_conventions, schema, transforms
+from fashion_jax.models import layers
 from fashion_jax.models.base import System
 from fashion_jax.ops import heatmaps, pooling
 
@@ -49,7 +50,7 @@ class ConvStack(nn.Module):
   def __call__(self, x):
     pools = tuple(self.pool_after) + (False,) * (len(self.features) - len(self.pool_after))
     for i, (feat, k, pool) in enumerate(zip(self.features, self.kernels, pools, strict=True)):
-      x = nn.Conv(feat, (k, k), padding="SAME", dtype=self.dtype, name=f"conv{i + 1}")(x)
+      x = layers.Conv(feat, (k, k), padding="SAME", dtype=self.dtype, name=f"conv{i + 1}")(x)
       if self.relu_last or i < len(self.features) - 1:
         x = nn.relu(x)
       if pool:

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fashion_jax.ops import pooling
+from fashion_jax.ops import convolution, pooling
 
 # torchvision's conv initialisation (kaiming normal, fan_out, ReLU gain).
 conv_kernel_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
@@ -29,10 +29,14 @@ TorchBatchNorm = functools.partial(nn.BatchNorm, momentum=0.9, epsilon=1e-5,
 
 Stage = tuple[str, Callable[[jax.Array], jax.Array]]
 
+# nn.Conv (same parameters, init and output) whose 1x1 convolutions are matrix products: XLA's
+# CPU backend then differentiates them without transposing activations (ops.convolution).
+Conv = functools.partial(nn.Conv, conv_general_dilated=convolution.conv_general_dilated)
+
 
 def conv(dtype: Any, use_bias: bool = True) -> Callable[..., nn.Conv]:
-  """nn.Conv with torchvision's init and the compute dtype; call with features, kernel, ..."""
-  return functools.partial(nn.Conv, use_bias=use_bias, dtype=dtype, kernel_init=conv_kernel_init)
+  """layers.Conv with torchvision's init and the compute dtype; call with features, kernel, ..."""
+  return functools.partial(Conv, use_bias=use_bias, dtype=dtype, kernel_init=conv_kernel_init)
 
 
 def batch_norm(train: bool, dtype: Any) -> Callable[..., nn.BatchNorm]:
