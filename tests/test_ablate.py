@@ -61,6 +61,29 @@ def test_runs_every_pair_once_and_reports_their_numbers(toy_config_file, tmp_pat
   assert trained == [os.path.join(workdir, "one_stage", "seed1")]
 
 
+def test_metrics_a_variant_lacks_are_dashes_not_nan():
+  # A 1-stage pose machine has no stage-2 error; one seed has no spread and no test.
+  def pair(row):
+    return {"results": {"methods": {"model": row, "untrained": {"ne": 1.0}}}, "seconds": 60.0}
+
+  runs = {"s1": {0: pair({"ne": 0.30, "ne/stage1": 0.30}),
+                 1: pair({"ne": 0.28, "ne/stage1": 0.28})},
+          "s2": {0: pair({"ne": 0.20, "ne/stage1": 0.33, "ne/stage2": 0.20}),
+                 1: pair({"ne": 0.24, "ne/stage1": 0.32, "ne/stage2": 0.24})}}
+  metrics = ["ne", "ne/stage1", "ne/stage2"]
+  summary = ablate.summarise(runs, metrics)
+  text = ablate.markdown(summary, metrics, {}, [0, 1], "t", 120.0)
+  assert "nan" not in text
+  assert "| s1 | 0.2900 ± 0.0141 | 0.2900 ± 0.0141 | - |" in text  # std of (0.30, 0.28)
+  # Paired t with 1 degree of freedom: p = 1 - 2 atan(|t|) / pi; t = -2.33 and 7.0 here.
+  assert "| s2 | -0.0700 ± 0.0424 (p 0.26) | +0.0350 ± 0.0071 (p 0.09) | - |" in text
+  one_seed = ablate.markdown(ablate.summarise({k: {0: v[0]} for k, v in runs.items()}, metrics),
+                             metrics, {}, [0], "t", 60.0)
+  assert "| s1 | 0.3000 (one seed) | 0.3000 (one seed) | - |" in one_seed
+  assert "| s2 | -0.1000 | +0.0300 | - |" in one_seed
+  assert json.loads(json.dumps(ablate._json_safe(summary), allow_nan=False))
+
+
 def test_an_override_of_a_field_the_config_lacks_is_refused(toy_config_file):
   with pytest.raises(ValueError, match=r"'model.num_stagez': the config has no such field"):
     ablate.variant_config(f"{toy_config_file}:runlocal", "model.num_stagez=1", seed=0)

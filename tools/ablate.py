@@ -166,7 +166,7 @@ def markdown(summary: dict, metrics: list[str], paper: dict, seeds: list[int], t
   for name, row in summary["table"].items():
     cells = []
     for metric in metrics:
-      cell = f"{row[metric]['mean']:.4f} ± {row[metric]['std']:.4f}"
+      cell = _mean_std_cell(row[metric])
       if (name, metric) in paper:
         cell += f" (paper {paper[name, metric]})"
       cells.append(cell)
@@ -181,12 +181,36 @@ def markdown(summary: dict, metrics: list[str], paper: dict, seeds: list[int], t
               "| variant | " + " | ".join(metrics) + " |", "|---|" + "---:|" * len(metrics)]
     for name, row in summary["paired"].items():
       cells = []
-      for metric in metrics:
-        d = row[metric]
-        text = f"{d['mean_difference']:+.4f} ± {d['std_difference']:.4f} (p {d['p_value']:.2f})"
-        cells.append(f"**{text}**" if d["p_value"] < 0.05 else text)
+      cells = [_paired_cell(row[metric]) for metric in metrics]
       lines.append(f"| {name} | " + " | ".join(cells) + " |")
   return "\n".join(lines) + "\n"
+
+
+def _mean_std_cell(cell: dict) -> str:
+  """"mean ± std"; "-" where no seed has the metric (a 1-stage model has no stage-2 error)."""
+  values = [v for v in cell["values"] if not np.isnan(v)]
+  if not values:
+    return "-"
+  text = f"{np.mean(values):.4f}"
+  return text + (f" ± {np.std(values, ddof=1):.4f}" if len(values) > 1 else " (one seed)")
+
+
+def _paired_cell(d: dict) -> str:
+  if np.isnan(d["mean_difference"]):
+    return "-"
+  if np.isnan(d["p_value"]):  # one seed, or identical differences: no test
+    return f"{d['mean_difference']:+.4f}"
+  text = f"{d['mean_difference']:+.4f} ± {d['std_difference']:.4f} (p {d['p_value']:.2f})"
+  return f"**{text}**" if d["p_value"] < 0.05 else text
+
+
+def _json_safe(tree):
+  """NaN (a metric some variant lacks) as null: JSON has no NaN."""
+  if isinstance(tree, dict):
+    return {k: _json_safe(v) for k, v in tree.items()}
+  if isinstance(tree, list | tuple):
+    return [_json_safe(v) for v in tree]
+  return None if isinstance(tree, float) and np.isnan(tree) else tree
 
 
 def chart(summary: dict, metric: str, path: str, title: str) -> None:
@@ -239,8 +263,8 @@ def run_ablation(config: str, workdir: str, variants: dict[str, str], seeds: lis
   summary = summarise(runs, metrics)
   title = title or f"Ablation of {config}"
   with open(os.path.join(workdir, "ablation.json"), "w") as f:
-    json.dump({"config": config, "variants": variants, "seeds": seeds, "seconds": seconds,
-               **summary}, f, indent=1)
+    json.dump(_json_safe({"config": config, "variants": variants, "seeds": seeds,
+                          "seconds": seconds, **summary}), f, indent=1, allow_nan=False)
   text = markdown(summary, metrics, paper or {}, seeds, title, seconds)
   with open(os.path.join(workdir, "ablation.md"), "w") as f:
     f.write(text)
