@@ -313,7 +313,11 @@ NHWC = ("NHWC", "HWIO", "NHWC")
 
 def model_convolutions(config) -> tuple[collections.Counter, int, tuple[int, int]]:
   """({(lhs shape, rhs shape, strides, padding): count}, convolutions skipped, image hw) of
-  the forward pass of `config`'s model on a batch of its shapes."""
+  the forward pass of `config`'s model on a batch of its shapes.
+
+  1x1 convolutions run as channel products (`ops.convolution`) are counted as 1x1 convolutions
+  of stride 1 on the input they multiply (a strided one's input is already subsampled).
+  """
   system = models.get_system(config.system)
   spec = benchmark_spec(config)
   batch = fake_batch(config.data, system, spec, config.batch_size)
@@ -324,10 +328,13 @@ def model_convolutions(config) -> tuple[collections.Counter, int, tuple[int, int
       variables, batch)
   found, skipped = collections.Counter(), 0
   for eqn in _equations(jaxpr.jaxpr):
+    lhs, rhs = (tuple(v.aval.shape) for v in eqn.invars[:2]) if len(eqn.invars) > 1 else ((), ())
+    if _is_pointwise_product(eqn, lhs, rhs):
+      found[(lhs, (1, 1, *rhs), (1, 1), ((0, 0), (0, 0)))] += 1
+      continue
     if eqn.primitive.name != "conv_general_dilated":
       continue
     p = eqn.params
-    lhs, rhs = (v.aval.shape for v in eqn.invars[:2])
     plain = (p["feature_group_count"] == 1 and all(d == 1 for d in p["lhs_dilation"])
              and all(d == 1 for d in p["rhs_dilation"]) and _is_nhwc(p["dimension_numbers"]))
     if not plain:
@@ -343,6 +350,12 @@ def _equations(jaxpr):
     yield eqn
     for sub in jax.core.jaxprs_in_params(eqn.params):
       yield from _equations(sub)
+
+
+def _is_pointwise_product(eqn, lhs, rhs) -> bool:
+  """A dot of [B, H, W, C] features with a [C, D] kernel over channels: a 1x1 convolution."""
+  return (eqn.primitive.name == "dot_general" and len(lhs) == 4 and len(rhs) == 2
+          and eqn.params["dimension_numbers"] == (((3,), (0,)), ((), ())))
 
 
 def _is_nhwc(dimension_numbers) -> bool:

@@ -5,11 +5,12 @@ forward pass, timed alone for its forward, input-gradient and weight-gradient pa
   python -m tools.conv_profile --config=configs/fpm.py --image_size=256 --out=DIR
   python -m tools.conv_profile --config=configs/landmark_attention.py --config.batch_size=8
 
-The convolutions are read from the model's jaxpr (one `lax.conv_general_dilated` per layer, as
-the trainer calls it) and grouped by shape; each pass of each group is timed in alternating
-rounds (one JAX call, one PyTorch call, ...) after a warm-up, medians reported, and weighted by
-how often the group occurs. A layer fed by the image itself has no input gradient in training
-(neither framework computes it), so its column is left empty and out of the totals. Only plain
+The convolutions are read from the model's jaxpr (one `lax.conv_general_dilated` per layer, or a
+channel product for a 1x1 one, as the trainer calls it) and grouped by shape; each pass of each
+group is timed in alternating rounds (one JAX call, one PyTorch call, ...) after a warm-up,
+medians reported, and weighted by how often the group occurs. A layer fed by the image itself
+has no input gradient in training (neither framework computes it), so its column is left empty
+and out of the totals. Only plain
 NHWC convolutions are profiled (no input dilation, one feature group); others are counted and
 listed as skipped. Needs torch (`pip install -r requirements-test.txt`).
 """
@@ -27,6 +28,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from fashion_jax import cli
+from fashion_jax.ops import convolution
 from tools import benchmarking
 
 FLAGS = flags.FLAGS
@@ -45,8 +47,9 @@ def jax_passes(lhs, rhs, strides, padding) -> dict:
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.standard_normal(lhs), jnp.float32)
   w = jnp.asarray(rng.standard_normal(rhs) * 0.01, jnp.float32)
-  conv = lambda x, w: jax.lax.conv_general_dilated(x, w, strides, padding,
-                                                   dimension_numbers=_NHWC)
+  # As the models compute it: 1x1 convolutions as channel products (ops.convolution).
+  conv = lambda x, w: convolution.conv_general_dilated(x, w, strides, padding,
+                                                       dimension_numbers=_NHWC)
   g = jnp.asarray(rng.standard_normal(jax.eval_shape(conv, x, w).shape), jnp.float32)
   forward = jax.jit(conv)
   input_grad = jax.jit(lambda x, w, g: jax.vjp(lambda x: conv(x, w), x)[1](g)[0])
