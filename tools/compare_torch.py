@@ -1,6 +1,6 @@
 r"""Train-step time of this package against PyTorch eager on the same machine, side by side.
 
-  python -m tools.compare_torch                       # every model below, 5 rounds
+  python -m tools.compare_torch                       # every model below, 5 timed steps a side
   python -m tools.compare_torch --models=resnet50,vgg16 --rounds=3 --out=DIR
   FASHION_JAX_XLA_OPTIONS=off python -m tools.compare_torch   # without the package's XLA options
 
@@ -12,8 +12,13 @@ Models (float32, Adam, the same batch and input on both sides):
 The JAX side of a system is the trainer's own compiled step (tools/benchmarking.compile_step,
 its targets and metrics included); the PyTorch side is the same network
 (tools/torch_systems.py, tools/torch_reference.py) with the same losses against fixed targets.
-Rounds alternate (one JAX step, one PyTorch step, ...) after two warm-up steps each, so a change
-in the machine's load hits both; the table gives the medians and their ratio.
+Each side runs alone, in a process of its own, one after the other: two warm-up steps, then
+`--rounds` timed steps; the table gives the medians and their ratio, the JSON every step. Not
+interleaved, as an earlier version did: on this project's machine a PyTorch process merely
+alive beside the JAX one (idle between its own steps) doubled the landmark-attention JAX step
+(11 -> 21 s, all of it page-fault system time), and in one shared process each framework's
+steps paid for the other's allocations (VGG-16: 9.4 s alone, 14.5 s after four other models).
+Run it on quiet cores: a change in load between the two sides is not shared.
 
 Needs torch (`pip install -r requirements-test.txt`). Writes `<out>/compare_torch.md` and
 `.json` when `--out` is given.
@@ -22,8 +27,11 @@ Needs torch (`pip install -r requirements-test.txt`). Writes `<out>/compare_torc
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import sys
+import time
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -38,12 +46,12 @@ from tools import benchmarking
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", ["fpm", "fpm@256", "landmark_attention", "resnet50", "vgg16"],
                   "Models to compare.")
-flags.DEFINE_integer("rounds", 5, "Alternating rounds of one step each, after warm-up.")
+flags.DEFINE_integer("rounds", 5, "Timed steps per side, after two warm-up steps.")
 flags.DEFINE_string("out", "", "Folder for compare_torch.md and compare_torch.json.")
 flags.DEFINE_float("scale", 1.0, "Multiply every input side by this (tests use a small one).")
 
 
-def _config(name: str) -> ml_collections.ConfigDict:
+def _config(name: str, scale: float) -> ml_collections.ConfigDict:
   from configs import fpm, landmark_attention
 
   if name.startswith("fpm"):
@@ -52,7 +60,7 @@ def _config(name: str) -> ml_collections.ConfigDict:
       c.data.image_size = (256, 256)
   else:
     c = landmark_attention.get_config()
-  side = int(round(c.data.image_size[0] * FLAGS.scale / 32)) * 32
+  side = int(round(c.data.image_size[0] * scale / 32)) * 32
   c.data.image_size, c.num_devices = (side, side), 1
   return c
 
@@ -137,25 +145,84 @@ def torch_step(name: str, config, batch: int, side: int):
   return step
 
 
-def compare(name: str, rounds: int) -> dict:
-  """Alternating timed rounds of the JAX and PyTorch steps of model `name`."""
+def build_step(framework: str, name: str, scale: float) -> tuple[Callable[[], None], int, int]:
+  """(one training step of model `name` in "jax" or "torch", batch, input side)."""
   if name in ("resnet50", "vgg16"):
-    config, batch, side = None, (8 if name == "resnet50" else 16), int(224 * FLAGS.scale)
-    jax_step = jax_classifier_step(name, batch, side)
+    config, batch, side = None, (8 if name == "resnet50" else 16), int(224 * scale)
   elif name in ("fpm", "fpm@256", "landmark_attention"):
-    config = _config(name)
+    config = _config(name, scale)
     batch, side = config.batch_size, config.data.image_size[0]
-    jax_step = jax_system_step(config)
   else:
     raise app.UsageError(f"--models: unknown {name!r}")
-  other = torch_step(name, config, batch, side)
-  times = {"jax": [], "torch": []}
-  for fn in (jax_step, jax_step, other, other):  # warm-up
-    fn()
-  for _ in range(rounds):
-    for key, fn in (("jax", jax_step), ("torch", other)):
-      times[key].append(benchmarking.time_rounds(fn, 1, 1)[0][0])
-  jax_s, torch_s = (float(np.median(times[k])) for k in ("jax", "torch"))
+  if framework == "torch":
+    return torch_step(name, config, batch, side), batch, side
+  if config is None:
+    return jax_classifier_step(name, batch, side), batch, side
+  return jax_system_step(config), batch, side
+
+
+def _serve(conn, framework: str, name: str, scale: float) -> None:
+  """Worker process: builds one side's step, replies ("ready", (batch, side)), then runs one
+  step per "step" message and replies with its seconds, until "stop"."""
+  try:
+    step, batch, side = build_step(framework, name, scale)
+    conn.send(("ready", (batch, side)))
+    while conn.recv() == "step":
+      start = time.perf_counter()
+      step()
+      conn.send(("seconds", time.perf_counter() - start))
+  except BaseException as e:  # noqa: BLE001 - sent to the parent, which raises it with context
+    conn.send(("error", f"{type(e).__name__}: {e}"))
+
+
+class _Side:
+  """One framework's step of one model, held by a worker process of its own."""
+
+  def __init__(self, framework: str, name: str, scale: float):
+    self.what = f"{name} ({'JAX' if framework == 'jax' else 'PyTorch'})"
+    context = multiprocessing.get_context("spawn")
+    self.conn, child = context.Pipe()
+    self.process = context.Process(target=_serve, args=(child, framework, name, scale),
+                                   daemon=True)
+    self.process.start()
+    self.batch, self.side = self._receive("ready")
+
+  def step(self) -> float:
+    """Runs one step in the worker; returns its seconds as the worker timed them."""
+    self.conn.send("step")
+    return self._receive("seconds")
+
+  def close(self) -> None:
+    if self.process.is_alive():
+      self.conn.send("stop")
+    self.process.join(timeout=60)
+    if self.process.is_alive():
+      self.process.kill()
+
+  def _receive(self, expected: str):
+    while not self.conn.poll(1.0):
+      if not self.process.is_alive():
+        raise RuntimeError(f"{self.what}: the worker process died (exit code "
+                           f"{self.process.exitcode}; out of memory?)")
+    kind, value = self.conn.recv()
+    if kind != expected:
+      raise RuntimeError(f"{self.what}: {value}")
+    return value
+
+
+def compare(name: str, rounds: int) -> dict:
+  """Timed steps of model `name` in JAX, then in PyTorch, each alone in a worker process."""
+  times, shape = {}, None
+  for framework in ("jax", "torch"):
+    print(f"{name}: building the {framework} step ...", flush=True)
+    worker = _Side(framework, name, FLAGS.scale)
+    try:
+      shape = shape or (worker.batch, worker.side)
+      worker.step(), worker.step()  # warm-up
+      times[framework] = [worker.step() for _ in range(rounds)]
+    finally:
+      worker.close()
+  (batch, side), (jax_s, torch_s) = shape, (float(np.median(times[k])) for k in ("jax", "torch"))
   row = {"model": name, "batch": batch, "input": side, "jax_s": jax_s, "torch_s": torch_s,
          "ratio": jax_s / torch_s, "times": times}
   print(f"{name}: batch {batch} at {side}x{side}: JAX {jax_s:.3f} s, PyTorch {torch_s:.3f} s, "
@@ -168,8 +235,9 @@ def markdown(rows: list[dict]) -> str:
 
   lines = [f"JAX {jax.__version__} ({jax.devices()[0].device_kind}, XLA_FLAGS "
            f"`{os.environ.get('XLA_FLAGS', '') or '(none)'}`) against PyTorch "
-           f"{torch.__version__} eager ({torch.get_num_threads()} threads); float32, Adam; "
-           f"seconds per step, median of {FLAGS.rounds} alternating rounds.", "",
+           f"{torch.__version__} eager ({torch.get_num_threads()} threads), each alone in a "
+           f"process of its own; float32, Adam; seconds per step, median of {FLAGS.rounds} "
+           "steps after two warm-up steps.", "",
            "| model | batch | input | JAX s/step | PyTorch s/step | JAX / PyTorch |",
            "|---|---|---|---|---|---|"]
   lines += [f"| {r['model']} | {r['batch']} | {r['input']}x{r['input']} | {r['jax_s']:.3g} | "
