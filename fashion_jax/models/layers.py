@@ -16,16 +16,44 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fashion_jax.ops import convolution, pooling
+from fashion_jax.ops import convolution, normalization, pooling
 
 # torchvision's conv initialisation (kaiming normal, fan_out, ReLU gain).
 conv_kernel_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 
-# torch.nn.BatchNorm2d defaults: eps 1e-5, running = 0.9 running + 0.1 batch. Batch variance as
-# mean((x - mean)^2) like torch, not E[x^2] - E[x]^2, which loses digits when the mean is large
-# against the spread (as after ReLUs).
-TorchBatchNorm = functools.partial(nn.BatchNorm, momentum=0.9, epsilon=1e-5,
-                                   use_fast_variance=False)
+
+class TorchBatchNorm(nn.Module):
+  """nn.BatchNorm over the last axis with torch.nn.BatchNorm2d's defaults and a closed-form
+  gradient (ops.normalization).
+
+  eps 1e-5; running = 0.9 running + 0.1 batch (the biased batch variance, as flax keeps it);
+  batch variance as mean((x - mean)^2) like torch, not E[x^2] - E[x]^2, which loses digits when
+  the mean is large against the spread (as after ReLUs). Same parameters ("scale", "bias") and
+  statistics ("batch_stats": "mean", "var") as nn.BatchNorm, so checkpoints carry over.
+  """
+  use_running_average: bool = False
+  momentum: float = 0.9
+  epsilon: float = 1e-5
+  dtype: Any = None
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    """x: [..., C] -> [..., C] in `dtype` (default: x's promoted with float32 parameters)."""
+    features = (x.shape[-1],)
+    running_mean = self.variable("batch_stats", "mean", jnp.zeros, features, jnp.float32)
+    running_var = self.variable("batch_stats", "var", jnp.ones, features, jnp.float32)
+    scale = self.param("scale", nn.initializers.ones, features, jnp.float32)
+    bias = self.param("bias", nn.initializers.zeros, features, jnp.float32)
+    if self.use_running_average:
+      inv_std = jax.lax.rsqrt(running_var.value + self.epsilon)
+      y = (x - running_mean.value) * (inv_std * scale) + bias
+    else:
+      y, mean, var = normalization.batch_norm(x, scale, bias, self.epsilon)
+      if not self.is_initializing():
+        m = self.momentum
+        running_mean.value = m * running_mean.value + (1 - m) * jax.lax.stop_gradient(mean)
+        running_var.value = m * running_var.value + (1 - m) * jax.lax.stop_gradient(var)
+    return y.astype(self.dtype or jnp.result_type(x, jnp.float32))
 
 Stage = tuple[str, Callable[[jax.Array], jax.Array]]
 
@@ -39,7 +67,7 @@ def conv(dtype: Any, use_bias: bool = True) -> Callable[..., nn.Conv]:
   return functools.partial(Conv, use_bias=use_bias, dtype=dtype, kernel_init=conv_kernel_init)
 
 
-def batch_norm(train: bool, dtype: Any) -> Callable[..., nn.BatchNorm]:
+def batch_norm(train: bool, dtype: Any) -> Callable[..., TorchBatchNorm]:
   """TorchBatchNorm normalising with batch statistics in training, running ones in eval."""
   return functools.partial(TorchBatchNorm, use_running_average=not train, dtype=dtype)
 
