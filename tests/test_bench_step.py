@@ -171,6 +171,22 @@ def test_compare_torch_times_both_sides_and_writes_the_table(tmp_path):
   assert "| fpm@256 | 5 | 32x32 |" in (tmp_path / "compare_torch.md").read_text()
 
 
+def test_compare_torch_worker_failure_names_the_side():
+  # Each side runs in a worker process; its error must reach the parent with the model and
+  # framework named, not as a hang or a bare EOFError.
+  from tools import compare_torch
+
+  with pytest.raises(RuntimeError, match=r"nope \(JAX\): UsageError: --models: unknown"):
+    compare_torch._Side("jax", "nope", 1.0)
+
+
+def test_compare_torch_rejects_an_unknown_model_before_any_work():
+  out = subprocess.run([sys.executable, "-m", "tools.compare_torch", "--models=vgg16,resnet5"],
+                       cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert out.returncode != 0
+  assert "unknown resnet5" in out.stderr and "building" not in out.stdout
+
+
 def test_a_step_that_runs_out_of_memory_says_what_it_needs(tiny_fpm_config, monkeypatch):
   import jax
 

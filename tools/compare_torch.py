@@ -44,7 +44,8 @@ from fashion_jax import cli, models, sharding
 from tools import benchmarking
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("models", ["fpm", "fpm@256", "landmark_attention", "resnet50", "vgg16"],
+MODELS = ("fpm", "fpm@256", "landmark_attention", "resnet50", "vgg16")
+flags.DEFINE_list("models", list(MODELS),
                   "Models to compare.")
 flags.DEFINE_integer("rounds", 5, "Timed steps per side, after two warm-up steps.")
 flags.DEFINE_string("out", "", "Folder for compare_torch.md and compare_torch.json.")
@@ -248,6 +249,9 @@ def markdown(rows: list[dict]) -> str:
 @cli.report_errors
 def main(argv):
   del argv
+  unknown = sorted(set(FLAGS.models) - set(MODELS))
+  if unknown:  # before any worker starts: a typo should not cost the models before it
+    raise app.UsageError(f"--models: unknown {', '.join(unknown)} (known: {', '.join(MODELS)})")
   rows = [compare(name, FLAGS.rounds) for name in FLAGS.models]
   table = markdown(rows)
   print(table)
