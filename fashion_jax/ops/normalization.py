@@ -71,4 +71,4 @@ def _backward(epsilon, residuals, cotangents):
   return (dx.astype(x.dtype), dscale.astype(scale.dtype), dbias.astype(scale.dtype))
 
 
-_batch_norm.defvjp(lambda x, s, b, e: _forward(x, s, b, e), _backward)
+_batch_norm.defvjp(_forward, _backward)
