@@ -1,5 +1,7 @@
 """ops.convolution.conv_general_dilated: XLA's convolution, with 1x1 ones as matrix products."""
 
+import re
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -53,3 +55,20 @@ def test_flax_conv_keeps_its_parameters_and_output():
   assert jax.tree.map(jnp.shape, ours.init(jax.random.key(0), x)) == jax.tree.map(jnp.shape,
                                                                                   params)
   np.testing.assert_allclose(ours.apply(params, x), plain.apply(params, x), rtol=1e-5, atol=1e-5)
+
+
+def test_pointwise_weight_gradient_compiles_without_copying_an_operand():
+  # Contracting a [B, H, W, C] operand over three axes makes XLA transpose it to [C, B*H*W]
+  # first; a [B*H*W, C] operand contracted over its rows goes to the product as it is.
+  x, g = jnp.ones((2, 8, 8, 16)), jnp.ones((2, 8, 8, 32))
+  dn = lax.conv_dimension_numbers(x.shape, (1, 1, 16, 32), NHWC)
+
+  def weight_gradient(x, g):
+    conv = lambda w: convolution.conv_general_dilated(x * 2, w, (1, 1), "VALID",
+                                                      dimension_numbers=dn)
+    return jax.vjp(conv, jnp.ones((1, 1, 16, 32)))[1](g * 3)[0]
+
+  hlo = jax.jit(weight_gradient).lower(x, g).compile().as_text()
+  instructions = [line.split("=", 1)[1] for line in hlo.splitlines() if " = " in line]
+  assert any(" dot(" in op for op in instructions)
+  assert not [op for op in instructions if re.search(r"\} (copy|transpose)\(", op)]
