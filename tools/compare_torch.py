@@ -8,6 +8,8 @@ Models (float32, Adam, the same batch and input on both sides):
   fpm          the pose machine's paper config: 6 stages, 512x512, batch 5;
   fpm@256      the same at 256x256;
   landmark_attention  the paper config: VGG-16 at 224x224, batch 16, DeepFashion's heads;
+  sister       the SisterNetwork's paper config: Sister-A, two ResNet-50 streams at 224x224,
+               batch 32, the 23 binary and 3 multi-class labels;
   resnet50, vgg16     ImageNet classifiers at 224x224, batch 8 and 16, cross-entropy.
 The JAX side of a system is the trainer's own compiled step (tools/benchmarking.compile_step,
 its targets and metrics included); the PyTorch side is the same network
@@ -41,10 +43,12 @@ import optax
 from absl import app, flags
 
 from fashion_jax import cli, models, sharding
+from fashion_jax.data import schema
 from tools import benchmarking
 
 FLAGS = flags.FLAGS
-MODELS = ("fpm", "fpm@256", "landmark_attention", "resnet50", "vgg16")
+MODELS = ("fpm", "fpm@256", "landmark_attention", "sister", "resnet50", "vgg16")
+SYSTEMS = ("fpm", "fpm@256", "landmark_attention", "sister")  # paper configs
 flags.DEFINE_list("models", list(MODELS),
                   "Models to compare.")
 flags.DEFINE_integer("rounds", 5, "Timed steps per side, after two warm-up steps.")
@@ -53,14 +57,14 @@ flags.DEFINE_float("scale", 1.0, "Multiply every input side by this (tests use a
 
 
 def _config(name: str, scale: float) -> ml_collections.ConfigDict:
-  from configs import fpm, landmark_attention
+  from configs import fpm, landmark_attention, sister
 
   if name.startswith("fpm"):
     c = fpm.get_config()
     if name == "fpm@256":
       c.data.image_size = (256, 256)
   else:
-    c = landmark_attention.get_config()
+    c = (sister if name == "sister" else landmark_attention).get_config()
   side = int(round(c.data.image_size[0] * scale / 32)) * 32
   c.data.image_size, c.num_devices = (side, side), 1
   return c
@@ -133,16 +137,33 @@ def torch_step(name: str, config, batch: int, side: int):
               + weights.category * functional.cross_entropy(cat_logits, category)
               + weights.attributes * functional.binary_cross_entropy_with_logits(
                   attr_logits, attributes.float()))
+  elif name == "sister":
+    binary, class_counts = len(schema.DCSA_BINARY_LABELS), [
+        len(v) for v in schema.DCSA_MULTICLASS_LABELS.values()]
+    net = torch_systems.SisterNetA(config.model, binary + sum(class_counts)).train()
+    segmented = torch.randn(batch, 3, side, side)
+    targets = torch.randint(0, 2, (batch, binary)).float()
+    classes = [torch.randint(0, n, (batch,)) for n in class_counts]
+
+    def loss_fn():
+      parts = net(images, segmented).split([binary, *class_counts], dim=1)
+      per_label = [functional.binary_cross_entropy_with_logits(parts[0], targets,
+                                                               reduction="none").mean(0)]
+      per_label += [functional.cross_entropy(p, c).reshape(1)
+                    for p, c in zip(parts[1:], classes, strict=True)]
+      return torch.cat(per_label).mean()
   else:
     net = torch_reference.build(name).train()
     labels = torch.randint(0, 1000, (batch,))
     loss_fn = lambda: functional.cross_entropy(net(images)["logits"], labels)
   optimizer = torch.optim.Adam(net.parameters(), 1e-4)
 
-  def step():
+  def step() -> float:
     optimizer.zero_grad()
-    loss_fn().backward()
+    loss = loss_fn()
+    loss.backward()
     optimizer.step()
+    return float(loss)
   return step
 
 
@@ -150,7 +171,7 @@ def build_step(framework: str, name: str, scale: float) -> tuple[Callable[[], No
   """(one training step of model `name` in "jax" or "torch", batch, input side)."""
   if name in ("resnet50", "vgg16"):
     config, batch, side = None, (8 if name == "resnet50" else 16), int(224 * scale)
-  elif name in ("fpm", "fpm@256", "landmark_attention"):
+  elif name in SYSTEMS:
     config = _config(name, scale)
     batch, side = config.batch_size, config.data.image_size[0]
   else:

@@ -1,7 +1,7 @@
-"""PyTorch counterparts of the pose machine and the landmark-attention network, layer for layer
-(same convolutions, widths, kernels, pools and heads as fashion_jax.models.fpm and
-.landmark_attention), for tools/compare_torch's side-by-side step times. They are built from the
-same config fields; they are timing references, not trained or converted models.
+"""PyTorch counterparts of the pose machine, the landmark-attention network and the SisterNetwork,
+layer for layer (same convolutions, widths, kernels, pools and heads as fashion_jax.models.fpm,
+.landmark_attention and .sister), for tools/compare_torch's side-by-side step times. They are
+built from the same config fields; they are timing references, not trained or converted models.
 """
 
 from __future__ import annotations
@@ -97,3 +97,29 @@ class LandmarkAttention(nn.Module):
       features = (0.5 + self.attention(torch.cat([features, info], dim=1))) * features
     pooled = self.fc67(torch.flatten(self.avgpool(self.after_conv4_3(features)), 1))
     return heatmaps, self.category(pooled), self.attributes(pooled)
+
+
+class SisterNetA(nn.Module):
+  """fashion_jax.models.sister.SisterNet, variant sister_a with ResNet-50 streams: each stream's
+  stage-4 features max-pooled over space, FC + ReLU each, summed, then the label outputs."""
+
+  def __init__(self, model_cfg, num_outputs):
+    super().__init__()
+    if model_cfg.variant != "sister_a" or tuple(model_cfg.stage_sizes) != (3, 4, 6, 3):
+      raise ValueError("the PyTorch SisterNetwork is Sister-A on ResNet-50 streams only")
+    self.streams = nn.ModuleList(torch_reference.build("resnet50") for _ in range(2))
+    for stream in self.streams:
+      del stream.fc  # the streams end at stage 4, as in the JAX model
+    self.fcs = nn.ModuleList(nn.Linear(2048, model_cfg.fc_width) for _ in range(2))
+    self.output = nn.Linear(model_cfg.fc_width, num_outputs)
+
+  @staticmethod
+  def _stage4(stream, x):
+    x = stream.maxpool(stream.relu(stream.bn1(stream.conv1(x))))
+    return stream.layer4(stream.layer3(stream.layer2(stream.layer1(x))))
+
+  def forward(self, image, segmented_image):
+    fused = sum(functional.relu(fc(self._stage4(stream, x).amax(dim=(2, 3))))
+                for stream, fc, x in zip(self.streams, self.fcs, (image, segmented_image),
+                                         strict=True))
+    return self.output(fused)
