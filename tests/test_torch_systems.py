@@ -10,8 +10,9 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="torch comes with requirements-test.txt")
 
-from configs import fpm, landmark_attention, sister  # noqa: E402
+from configs import fpm, landmark_attention, mtct, sister  # noqa: E402
 from fashion_jax import models  # noqa: E402
+from fashion_jax.models import mtct as mtct_model  # noqa: E402
 from tools import benchmarking, torch_systems  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,36 +30,40 @@ def torch_parameter_count(net) -> int:
   return sum(p.numel() for p in net.parameters())
 
 
-@pytest.mark.parametrize("name", ["fpm", "landmark_attention", "sister"])
+@pytest.mark.parametrize("name", ["fpm", "landmark_attention", "sister", "mtct"])
 def test_paper_config_counterparts_have_the_same_parameters(name):
   # Same layers, widths and heads on both sides: the trainable parameter counts agree exactly
   # (batch-norm running statistics are buffers in torch and batch_stats in flax, not counted).
-  config = {"fpm": fpm, "landmark_attention": landmark_attention, "sister": sister}[
-      name].get_config()
+  config = {"fpm": fpm, "landmark_attention": landmark_attention, "sister": sister,
+            "mtct": mtct}[name].get_config()
   if name == "landmark_attention":
     spec = benchmarking.benchmark_spec(config, 50, 1000)
     net = torch_systems.LandmarkAttention(config.model, 50, 1000)
   else:
     spec = benchmarking.benchmark_spec(config)
-    net = (torch_systems.PoseMachine(config.model) if name == "fpm"
-           else torch_systems.SisterNetA(config.model, 23 + 7 + 3 + 3))
+    net = {"fpm": lambda: torch_systems.PoseMachine(config.model),
+           "sister": lambda: torch_systems.SisterNetA(config.model, 23 + 7 + 3 + 3),
+           "mtct": lambda: torch_systems.MultiTaskNetwork(
+               config.model, mtct_model.check_groups(spec))}[name]()
   assert torch_parameter_count(net) == jax_parameter_count(config, spec)
 
 
-def test_sister_counterpart_rejects_what_it_does_not_build():
-  config = sister.get_config("baseline")
+def test_counterparts_reject_what_they_do_not_build():
   with pytest.raises(ValueError, match="Sister-A on ResNet-50"):
-    torch_systems.SisterNetA(config.model, 36)
+    torch_systems.SisterNetA(sister.get_config("baseline").model, 36)
+  with pytest.raises(ValueError, match="paper config's NIN"):
+    torch_systems.MultiTaskNetwork(mtct.get_config("runlocal").model, (3, 4))
 
 
-def test_sister_torch_step_runs_and_learns():
-  # compare_torch's PyTorch side of the SisterNetwork at toy size: its loss falls over steps.
+@pytest.mark.parametrize("name", ["sister", "mtct"])
+def test_torch_step_runs_and_learns(name):
+  # compare_torch's PyTorch side of a system at toy size: its loss falls over steps.
   # (A subprocess: importing the tool here would define its flags beside other tools'.)
   code = (
       "import torch\n"
-      "from configs import sister\n"
+      f"from configs import {name}\n"
       "from tools import compare_torch\n"
-      "step = compare_torch.torch_step('sister', sister.get_config(), 4, 32)\n"
+      f"step = compare_torch.torch_step('{name}', {name}.get_config(), 4, 32)\n"
       "losses = [step() for _ in range(5)]\n"
       "print('LOSSES', *losses)\n")
   out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,

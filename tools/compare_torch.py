@@ -10,6 +10,8 @@ Models (float32, Adam, the same batch and input on both sides):
   landmark_attention  the paper config: VGG-16 at 224x224, batch 16, DeepFashion's heads;
   sister       the SisterNetwork's paper config: Sister-A, two ResNet-50 streams at 224x224,
                batch 32, the 23 binary and 3 multi-class labels;
+  mtct         the multi-task curriculum transfer's paper config, its longest phase (stage 1,
+               shop images): NIN trunk and a branch per attribute group at 224x224, batch 64;
   resnet50, vgg16     ImageNet classifiers at 224x224, batch 8 and 16, cross-entropy.
 The JAX side of a system is the trainer's own compiled step (tools/benchmarking.compile_step,
 its targets and metrics included); the PyTorch side is the same network
@@ -47,8 +49,8 @@ from fashion_jax.data import schema
 from tools import benchmarking
 
 FLAGS = flags.FLAGS
-MODELS = ("fpm", "fpm@256", "landmark_attention", "sister", "resnet50", "vgg16")
-SYSTEMS = ("fpm", "fpm@256", "landmark_attention", "sister")  # paper configs
+MODELS = ("fpm", "fpm@256", "landmark_attention", "sister", "mtct", "resnet50", "vgg16")
+SYSTEMS = ("fpm", "fpm@256", "landmark_attention", "sister", "mtct")  # paper configs
 flags.DEFINE_list("models", list(MODELS),
                   "Models to compare.")
 flags.DEFINE_integer("rounds", 5, "Timed steps per side, after two warm-up steps.")
@@ -57,21 +59,22 @@ flags.DEFINE_float("scale", 1.0, "Multiply every input side by this (tests use a
 
 
 def _config(name: str, scale: float) -> ml_collections.ConfigDict:
-  from configs import fpm, landmark_attention, sister
+  from configs import fpm, landmark_attention, mtct, sister
 
   if name.startswith("fpm"):
     c = fpm.get_config()
     if name == "fpm@256":
       c.data.image_size = (256, 256)
   else:
-    c = (sister if name == "sister" else landmark_attention).get_config()
+    c = {"sister": sister, "mtct": mtct}.get(name, landmark_attention).get_config()
   side = int(round(c.data.image_size[0] * scale / 32)) * 32
   c.data.image_size, c.num_devices = (side, side), 1
   return c
 
 
-def jax_system_step(config, num_categories=50, num_attributes=1000):
-  """The trainer's compiled step for `config` (heads: DeepFashion's where it has any)."""
+def jax_system_step(config, num_categories=0, num_attributes=0):
+  """The trainer's compiled step for `config` (heads of these sizes where given, else the
+  config's dataset's)."""
   system = models.get_system(config.system)
   spec = benchmarking.benchmark_spec(config, num_categories, num_attributes)
   return benchmarking.compile_step(config, system, spec, sharding.make_mesh(1))
@@ -152,6 +155,14 @@ def torch_step(name: str, config, batch: int, side: int):
       per_label += [functional.cross_entropy(p, c).reshape(1)
                     for p, c in zip(parts[1:], classes, strict=True)]
       return torch.cat(per_label).mean()
+  elif name == "mtct":
+    from fashion_jax.models import mtct
+
+    sizes = mtct.check_groups(benchmarking.benchmark_spec(config))
+    net = torch_systems.MultiTaskNetwork(benchmarking.benchmark_phase(config).model, sizes, side)
+    labels = [torch.randint(0, n, (batch,)) for n in sizes]
+    loss_fn = lambda: sum(functional.cross_entropy(logits, y)
+                          for logits, y in zip(net(images), labels, strict=True))
   else:
     net = torch_reference.build(name).train()
     labels = torch.randint(0, 1000, (batch,))
@@ -180,7 +191,8 @@ def build_step(framework: str, name: str, scale: float) -> tuple[Callable[[], No
     return torch_step(name, config, batch, side), batch, side
   if config is None:
     return jax_classifier_step(name, batch, side), batch, side
-  return jax_system_step(config), batch, side
+  heads = (50, 1000) if name == "landmark_attention" else (0, 0)  # DeepFashion's; others own
+  return jax_system_step(config, *heads), batch, side
 
 
 def _serve(conn, framework: str, name: str, scale: float) -> None:

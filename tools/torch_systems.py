@@ -123,3 +123,33 @@ class SisterNetA(nn.Module):
                 for stream, fc, x in zip(self.streams, self.fcs, (image, segmented_image),
                                          strict=True))
     return self.output(fused)
+
+
+class MultiTaskNetwork(nn.Module):
+  """fashion_jax.models.mtct.MultiTaskNetwork without batch norm (the paper config): the NIN
+  trunk of fashion_jax.models.nin, flattened, then an FC-FC-FC branch per attribute group in
+  each of the shop and street sets; returns the `branches` set's logits per group."""
+
+  def __init__(self, model_cfg, group_sizes, image_size=224):
+    super().__init__()
+    from fashion_jax.models import nin
+
+    if model_cfg.batch_norm or model_cfg.width_scale != 1:
+      raise ValueError("the PyTorch multi-task network is the paper config's NIN only")
+    trunk, channels = [], 3
+    for _, convs in nin.MTN_TABLE:
+      trunk += [] if convs else [nn.MaxPool2d(3, 2, padding=1)]
+      for _, kernel, width, stride in convs:
+        trunk += [nn.Conv2d(channels, width, kernel, stride, padding=kernel // 2), nn.ReLU()]
+        channels = width
+    self.trunk = nn.Sequential(*trunk)
+    self.branches = model_cfg.branches
+    side = -(-image_size // 32)  # three stride-2 convolutions and two stride-2 pools
+    width, features = model_cfg.fc_width, channels * side * side
+    self.sets = nn.ModuleDict({name: nn.ModuleList(nn.Sequential(
+        nn.Linear(features, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
+        nn.Linear(width, size)) for size in group_sizes) for name in ("shop", "street")})
+
+  def forward(self, image):
+    features = torch.flatten(self.trunk(image), 1)
+    return [branch(features) for branch in self.sets[self.branches]]
