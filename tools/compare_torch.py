@@ -174,7 +174,7 @@ def torch_step(name: str, config, batch: int, side: int):
     loss = loss_fn()
     loss.backward()
     optimizer.step()
-    return float(loss)
+    return loss.item()
   return step
 
 
