@@ -178,7 +178,7 @@ def torch_step(name: str, config, batch: int, side: int):
   return step
 
 
-def build_step(framework: str, name: str, scale: float) -> tuple[Callable[[], None], int, int]:
+def build_step(framework: str, name: str, scale: float) -> tuple[Callable[[], object], int, int]:
   """(one training step of model `name` in "jax" or "torch", batch, input side)."""
   if name in ("resnet50", "vgg16"):
     config, batch, side = None, (8 if name == "resnet50" else 16), int(224 * scale)
