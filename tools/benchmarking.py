@@ -315,8 +315,9 @@ def model_convolutions(config) -> tuple[collections.Counter, int, tuple[int, int
   """({(lhs shape, rhs shape, strides, padding): count}, convolutions skipped, image hw) of
   the forward pass of `config`'s model on a batch of its shapes.
 
-  1x1 convolutions run as channel products (`ops.convolution`) are counted as 1x1 convolutions
-  of stride 1 on the input they multiply (a strided one's input is already subsampled).
+  1x1 convolutions run as channel products (`ops.convolution`: pixels flattened to rows, then a
+  product) are counted as 1x1 convolutions of stride 1 on the [B, H, W, C] input they multiply
+  (a strided one's input is already subsampled).
   """
   system = models.get_system(config.system)
   spec = benchmark_spec(config)
@@ -326,11 +327,14 @@ def model_convolutions(config) -> tuple[collections.Counter, int, tuple[int, int
       module, system.batch_fields, {k: v[0] for k, v in batch.items()}, config.seed))
   jaxpr = jax.make_jaxpr(lambda v, b: module.apply(v, b, train=True, mutable=True))(
       variables, batch)
-  found, skipped = collections.Counter(), 0
+  found, skipped, rows_of = collections.Counter(), 0, {}
   for eqn in _equations(jaxpr.jaxpr):
     lhs, rhs = (tuple(v.aval.shape) for v in eqn.invars[:2]) if len(eqn.invars) > 1 else ((), ())
-    if _is_pointwise_product(eqn, lhs, rhs):
-      found[(lhs, (1, 1, *rhs), (1, 1), ((0, 0), (0, 0)))] += 1
+    if _flattens_pixels(eqn):
+      rows_of[eqn.outvars[0]] = tuple(eqn.invars[0].aval.shape)
+      continue
+    if _is_pointwise_product(eqn, lhs, rhs) and eqn.invars[0] in rows_of:
+      found[(rows_of[eqn.invars[0]], (1, 1, *rhs), (1, 1), ((0, 0), (0, 0)))] += 1
       continue
     if eqn.primitive.name != "conv_general_dilated":
       continue
@@ -352,10 +356,18 @@ def _equations(jaxpr):
       yield from _equations(sub)
 
 
+def _flattens_pixels(eqn) -> bool:
+  """A reshape of [B, H, W, C] features to [B*H*W, C] rows (as `ops.convolution` does)."""
+  if eqn.primitive.name != "reshape":
+    return False
+  before, after = eqn.invars[0].aval.shape, eqn.outvars[0].aval.shape
+  return len(before) == 4 and len(after) == 2 and after[1] == before[3]
+
+
 def _is_pointwise_product(eqn, lhs, rhs) -> bool:
-  """A dot of [B, H, W, C] features with a [C, D] kernel over channels: a 1x1 convolution."""
-  return (eqn.primitive.name == "dot_general" and len(lhs) == 4 and len(rhs) == 2
-          and eqn.params["dimension_numbers"] == (((3,), (0,)), ((), ())))
+  """A dot of [N, C] pixel rows with a [C, D] kernel over channels: a 1x1 convolution."""
+  return (eqn.primitive.name == "dot_general" and len(lhs) == 2 and len(rhs) == 2
+          and eqn.params["dimension_numbers"] == (((1,), (0,)), ((), ())))
 
 
 def _is_nhwc(dimension_numbers) -> bool:
