@@ -12,10 +12,13 @@ torch = pytest.importorskip("torch", reason="torch comes with requirements-test.
 
 from configs import fpm, landmark_attention, mtct, sister  # noqa: E402
 from fashion_jax import models  # noqa: E402
+from fashion_jax.data import schema  # noqa: E402
 from fashion_jax.models import mtct as mtct_model  # noqa: E402
 from tools import benchmarking, torch_systems  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+NUM_SISTER_OUTPUTS = len(schema.DCSA_BINARY_LABELS) + sum(
+    len(v) for v in schema.DCSA_MULTICLASS_LABELS.values())  # 23 binary; 7, 3, 3 classes
 
 
 def jax_parameter_count(config, spec) -> int:
@@ -42,7 +45,7 @@ def test_paper_config_counterparts_have_the_same_parameters(name):
   else:
     spec = benchmarking.benchmark_spec(config)
     net = {"fpm": lambda: torch_systems.PoseMachine(config.model),
-           "sister": lambda: torch_systems.SisterNetA(config.model, 23 + 7 + 3 + 3),
+           "sister": lambda: torch_systems.SisterNetA(config.model, NUM_SISTER_OUTPUTS),
            "mtct": lambda: torch_systems.MultiTaskNetwork(
                config.model, mtct_model.check_groups(spec))}[name]()
   assert torch_parameter_count(net) == jax_parameter_count(config, spec)
@@ -50,7 +53,7 @@ def test_paper_config_counterparts_have_the_same_parameters(name):
 
 def test_counterparts_reject_what_they_do_not_build():
   with pytest.raises(ValueError, match="Sister-A on ResNet-50"):
-    torch_systems.SisterNetA(sister.get_config("baseline").model, 36)
+    torch_systems.SisterNetA(sister.get_config("baseline").model, NUM_SISTER_OUTPUTS)
   with pytest.raises(ValueError, match="paper config's NIN"):
     torch_systems.MultiTaskNetwork(mtct.get_config("runlocal").model, (3, 4))
 

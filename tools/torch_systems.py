@@ -1,7 +1,8 @@
-"""PyTorch counterparts of the pose machine, the landmark-attention network and the SisterNetwork,
-layer for layer (same convolutions, widths, kernels, pools and heads as fashion_jax.models.fpm,
-.landmark_attention and .sister), for tools/compare_torch's side-by-side step times. They are
-built from the same config fields; they are timing references, not trained or converted models.
+"""PyTorch counterparts of the pose machine, the landmark-attention network, the SisterNetwork and
+the curriculum transfer's multi-task network, layer for layer (same convolutions, widths, kernels,
+pools and heads as fashion_jax.models.fpm, .landmark_attention, .sister and .mtct), for
+tools/compare_torch's side-by-side step times. They are built from the same config fields; they
+are timing references, not trained or converted models.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from fashion_jax.models import nin
 from tools import torch_reference
 
 
@@ -132,8 +134,6 @@ class MultiTaskNetwork(nn.Module):
 
   def __init__(self, model_cfg, group_sizes, image_size=224):
     super().__init__()
-    from fashion_jax.models import nin
-
     if model_cfg.batch_norm or model_cfg.width_scale != 1:
       raise ValueError("the PyTorch multi-task network is the paper config's NIN only")
     trunk, channels = [], 3

@@ -5,8 +5,8 @@ activations and output gradients transposed to [C, H, W, B] (batch innermost). I
 train step (batch 8, 224x224) these transposes, with the batch-norm and ReLU chains XLA
 recomputes inside them, took 3.1 s of the 5.4 s spent outside convolutions (a `jax.profiler`
 trace on 2 loaded CPU cores). As a `dot_general` over the channel axis, a 1x1 convolution's
-weight gradient is one matrix product needing at most one [N, C] transpose, and the whole
-ResNet-50 step takes 0.89x the time (pose machine at 256x256: 0.96x). Alone, one 1x1
+weight gradient is one matrix product with no such transposes, and the whole
+ResNet-50 step took 0.89x the time (pose machine at 256x256: 0.96x). Alone, one 1x1
 convolution's forward and backward are about as fast either way (0.87-1.23x by shape), so the
 gain is in how the step fuses; the landmark-attention heads got 1.08x slower with it and keep
 XLA's convolution. Values are the same up to float summation order.
