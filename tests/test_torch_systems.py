@@ -1,22 +1,21 @@
 """tools/torch_systems: the PyTorch timing counterparts are the JAX systems' networks."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="torch comes with requirements-test.txt")
 
-from configs import fpm, landmark_attention, mtct, sister  # noqa: E402
+from configs import fpm, landmark_attention, mtct, sister, two_stream  # noqa: E402
 from fashion_jax import models  # noqa: E402
 from fashion_jax.data import schema  # noqa: E402
 from fashion_jax.models import mtct as mtct_model  # noqa: E402
-from tools import benchmarking, torch_systems  # noqa: E402
+from fashion_jax.models import two_stream as two_stream_model  # noqa: E402
+from fashion_jax.ops import boundary  # noqa: E402
+from tools import benchmarking, torch_steps, torch_systems  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+DEEPFASHION = benchmarking.DEEPFASHION_HEAD_SIZES
 NUM_SISTER_OUTPUTS = len(schema.DCSA_BINARY_LABELS) + sum(
     len(v) for v in schema.DCSA_MULTICLASS_LABELS.values())  # 23 binary; 7, 3, 3 classes
 
@@ -33,15 +32,17 @@ def torch_parameter_count(net) -> int:
   return sum(p.numel() for p in net.parameters())
 
 
-@pytest.mark.parametrize("name", ["fpm", "landmark_attention", "sister", "mtct"])
+@pytest.mark.parametrize("name", ["fpm", "landmark_attention", "two_stream", "sister", "mtct"])
 def test_paper_config_counterparts_have_the_same_parameters(name):
   # Same layers, widths and heads on both sides: the trainable parameter counts agree exactly
   # (batch-norm running statistics are buffers in torch and batch_stats in flax, not counted).
-  config = {"fpm": fpm, "landmark_attention": landmark_attention, "sister": sister,
-            "mtct": mtct}[name].get_config()
-  if name == "landmark_attention":
-    spec = benchmarking.benchmark_spec(config, 50, 1000)
-    net = torch_systems.LandmarkAttention(config.model, 50, 1000)
+  config = {"fpm": fpm, "landmark_attention": landmark_attention, "two_stream": two_stream,
+            "sister": sister, "mtct": mtct}[name].get_config()
+  if name in ("landmark_attention", "two_stream"):
+    spec = benchmarking.benchmark_spec(config, *DEEPFASHION)
+    network = (torch_systems.LandmarkAttention if name == "landmark_attention"
+               else torch_systems.TwoStream)
+    net = network(config.model, *DEEPFASHION)
   else:
     spec = benchmarking.benchmark_spec(config)
     net = {"fpm": lambda: torch_systems.PoseMachine(config.model),
@@ -56,22 +57,72 @@ def test_counterparts_reject_what_they_do_not_build():
     torch_systems.SisterNetA(sister.get_config("baseline").model, NUM_SISTER_OUTPUTS)
   with pytest.raises(ValueError, match="paper config's NIN"):
     torch_systems.MultiTaskNetwork(mtct.get_config("runlocal").model, (3, 4))
+  for variant in ("runlocal", "no_boundary", "gt_boundary", "no_structure"):
+    with pytest.raises(ValueError, match="paper config's only"):
+      torch_systems.TwoStream(two_stream.get_config(variant).model, *DEEPFASHION)
 
 
-@pytest.mark.parametrize("name", ["sister", "mtct"])
+def test_hull_fill_of_a_rectangle_is_the_exact_rasteriser_s():
+  # Axis-aligned rectangle with an interior point, a duplicate corner and an invalid far point:
+  # the half-plane fill and the exact Bresenham scan-line fill are the same pixels.
+  points = np.array([[[3, 4], [12, 4], [12, 9], [3, 9], [7, 6], [12, 9], [40, -30]]], np.float32)
+  valid = np.array([[True] * 6 + [False]])
+  got = torch_systems.hull_fill(torch.from_numpy(points), torch.from_numpy(valid), 16, 2)
+  want = boundary.scanline_fill(points, valid, 16, 16, margin=2)
+  np.testing.assert_array_equal(got.numpy(), np.asarray(want, np.float32))
+  assert got.sum() == 10 * 6
+
+
+def test_hull_fill_of_a_convex_polygon_is_inside_the_exact_fill():
+  # Slanted edges: Bresenham's boundary pixels stick out of the true hull by under a pixel, so
+  # the half-plane fill (the pixel centres inside the hull) is a subset of the exact fill and
+  # differs from it only along the outline.
+  rng = np.random.default_rng(0)
+  for _ in range(5):
+    points = rng.uniform(4, 60, (1, 8, 2)).round().astype(np.float32)
+    valid = np.ones((1, 8), bool)
+    got = torch_systems.hull_fill(torch.from_numpy(points), torch.from_numpy(valid), 64, 0)
+    want = np.asarray(boundary.scanline_fill(points, valid, 64, 64), np.float32)
+    assert np.all(got.numpy() <= want)
+    outline = np.asarray(boundary.boundary_raster(points, valid, 64, 64), np.float32)
+    assert np.all(want - got.numpy() <= outline)  # only outline pixels are missing
+
+
+def test_two_stream_boundary_map_matches_the_jax_one():
+  # Peaks on a rectangle's corners and sides in the last stack's 64x64 maps: the PyTorch
+  # boundary map at 56x56 (decode, hull, fill, blur) equals the JAX step's, and a row with too few
+  # confident peaks gets the all-ones map on both sides.
+  config = two_stream.get_config()
+  net = torch_systems.TwoStream(config.model, *DEEPFASHION)
+  maps = np.zeros((2, 8, 64, 64), np.float32)
+  for i, (x, y) in enumerate([(10, 12), (50, 12), (50, 40), (10, 40), (30, 12), (50, 30),
+                              (30, 40), (10, 30)]):
+    maps[0, i, y, x] = 1.0
+  maps[1, :2, 20, 20] = 1.0  # two confident peaks: fewer than boundary_min_points
+  got = net.boundary(torch.from_numpy(maps), 56)[:, 0].numpy()
+  m = config.model
+  points, valid = two_stream_model.boundary_landmarks(
+      "predicted", jnp.asarray(maps.transpose(0, 2, 3, 1)), {}, min_score=m.boundary_min_score,
+      min_points=m.boundary_min_points)
+  want = two_stream_model.boundary_map(points, valid, (56, 56), m.boundary_sigma)
+  np.testing.assert_allclose(got, np.asarray(want), atol=1e-6)
+  assert got[0].min() == 0 and got[0].max() == pytest.approx(1) and np.all(got[1] == 1)
+
+
+def _toy(name):
+  c = {"sister": sister, "mtct": mtct, "two_stream": two_stream}[name].get_config()
+  if name == "two_stream":  # a small hourglass, ResNet-50 at 64x64, every peak confident
+    c.model.update(dict(stacks=2, hourglass_features=32, classification_size=64,
+                        boundary_min_score=-1.0))
+  return c, (64 if name == "two_stream" else 32)
+
+
+@pytest.mark.parametrize("name", ["two_stream", "sister", "mtct"])
 def test_torch_step_runs_and_learns(name):
   # compare_torch's PyTorch side of a system at toy size: its loss falls over steps.
-  # (A subprocess: importing the tool here would define its flags beside other tools'.)
-  code = (
-      "import torch\n"
-      f"from configs import {name}\n"
-      "from tools import compare_torch\n"
-      f"step = compare_torch.torch_step('{name}', {name}.get_config(), 4, 32)\n"
-      "losses = [step() for _ in range(5)]\n"
-      "print('LOSSES', *losses)\n")
-  out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
-                       timeout=300)
-  assert out.returncode == 0, out.stderr[-2000:]
-  losses = [float(v) for v in out.stdout.split("LOSSES")[1].split()]
-  assert len(losses) == 5 and all(np.isfinite(losses))
+  config, side = _toy(name)
+  torch.manual_seed(0)
+  step = torch_steps.torch_step(name, config, 4, side)
+  losses = [step() for _ in range(5)]
+  assert all(np.isfinite(losses))
   assert losses[-1] < losses[0]

@@ -31,8 +31,12 @@ PEAKS = {("H100", "bfloat16"): 989.0, ("H100", "float32"): 67.0,
          ("TPU v4", "bfloat16"): 275.0, ("TPU v5 lite", "bfloat16"): 197.0,
          ("TPU v5p", "bfloat16"): 459.0, ("TPU v6", "bfloat16"): 918.0}
 
+# DeepFashion Category & Attribute (coarse): 50 categories, 1000 attributes — the heads of the
+# systems trained on it when a benchmark has no data folder to read them from.
+DEEPFASHION_HEAD_SIZES = (50, 1000)
 # system -> (paper config, bench_step flags giving the paper dataset's heads)
-DEEPFASHION_HEADS = ("--num_categories=50", "--num_attributes=1000")
+DEEPFASHION_HEADS = (f"--num_categories={DEEPFASHION_HEAD_SIZES[0]}",
+                     f"--num_attributes={DEEPFASHION_HEAD_SIZES[1]}")
 SYSTEMS = {
     "fpm": ("configs/fpm.py", ()),
     "landmark_attention": ("configs/landmark_attention.py", DEEPFASHION_HEADS),

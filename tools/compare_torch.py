@@ -8,6 +8,9 @@ Models (float32, Adam, the same batch and input on both sides):
   fpm          the pose machine's paper config: 6 stages, 512x512, batch 5;
   fpm@256      the same at 256x256;
   landmark_attention  the paper config: VGG-16 at 224x224, batch 16, DeepFashion's heads;
+  two_stream   the two-stream network's paper config, its joint phase: a 4-stack hourglass at
+               256x256 and ResNet-50 at 224x224 with boundary and structure awareness, batch 32,
+               DeepFashion's heads;
   sister       the SisterNetwork's paper config: Sister-A, two ResNet-50 streams at 224x224,
                batch 32, the 23 binary and 3 multi-class labels;
   mtct         the multi-task curriculum transfer's paper config, its longest phase (stage 1,
@@ -15,7 +18,8 @@ Models (float32, Adam, the same batch and input on both sides):
   resnet50, vgg16     ImageNet classifiers at 224x224, batch 8 and 16, cross-entropy.
 The JAX side of a system is the trainer's own compiled step (tools/benchmarking.compile_step,
 its targets and metrics included); the PyTorch side is the same network
-(tools/torch_systems.py, tools/torch_reference.py) with the same losses against fixed targets.
+(tools/torch_systems.py, tools/torch_reference.py) with the same losses against fixed targets
+(tools/torch_steps.py).
 Each side runs alone, in a process of its own, one after the other: two warm-up steps, then
 `--rounds` timed steps; the table gives the medians and their ratio, the JSON every step. Not
 interleaved, as an earlier version did: on this project's machine a PyTorch process merely
@@ -45,12 +49,11 @@ import optax
 from absl import app, flags
 
 from fashion_jax import cli, models, sharding
-from fashion_jax.data import schema
 from tools import benchmarking
 
 FLAGS = flags.FLAGS
-MODELS = ("fpm", "fpm@256", "landmark_attention", "sister", "mtct", "resnet50", "vgg16")
-SYSTEMS = ("fpm", "fpm@256", "landmark_attention", "sister", "mtct")  # paper configs
+SYSTEMS = ("fpm", "fpm@256", "landmark_attention", "two_stream", "sister", "mtct")  # paper configs
+MODELS = (*SYSTEMS, "resnet50", "vgg16")
 flags.DEFINE_list("models", list(MODELS),
                   "Models to compare.")
 flags.DEFINE_integer("rounds", 5, "Timed steps per side, after two warm-up steps.")
@@ -59,15 +62,17 @@ flags.DEFINE_float("scale", 1.0, "Multiply every input side by this (tests use a
 
 
 def _config(name: str, scale: float) -> ml_collections.ConfigDict:
-  from configs import fpm, landmark_attention, mtct, sister
+  from configs import fpm, landmark_attention, mtct, sister, two_stream
 
   if name.startswith("fpm"):
     c = fpm.get_config()
     if name == "fpm@256":
       c.data.image_size = (256, 256)
   else:
-    c = {"sister": sister, "mtct": mtct}.get(name, landmark_attention).get_config()
-  side = int(round(c.data.image_size[0] * scale / 32)) * 32
+    c = {"sister": sister, "mtct": mtct, "two_stream": two_stream}.get(
+        name, landmark_attention).get_config()
+  multiple = 64 if name == "two_stream" else 32  # the hourglass halves 64x64 maps four times
+  side = max(1, int(round(c.data.image_size[0] * scale / multiple))) * multiple
   c.data.image_size, c.num_devices = (side, side), 1
   return c
 
@@ -114,70 +119,6 @@ def jax_classifier_step(name: str, batch: int, side: int):
   return step
 
 
-def torch_step(name: str, config, batch: int, side: int):
-  """The PyTorch counterpart's Adam step on fixed random inputs and targets."""
-  import torch
-  from torch.nn import functional
-
-  from tools import torch_reference, torch_systems
-
-  torch.manual_seed(0)
-  images = torch.randn(batch, 3, side, side)
-  if name.startswith("fpm"):
-    net = torch_systems.PoseMachine(config.model)
-    with torch.no_grad():
-      target = torch.rand_like(net(images[:1]).expand(-1, batch, -1, -1, -1))
-    loss_fn = lambda: ((net(images) - target) ** 2).sum(dim=(2, 3, 4)).mean(dim=1).sum()
-  elif name == "landmark_attention":
-    net = torch_systems.LandmarkAttention(config.model, 50, 1000)
-    heat = torch.rand(batch, 8, side, side)
-    category, attributes = torch.randint(0, 50, (batch,)), torch.randint(0, 2, (batch, 1000))
-    weights = config.loss.weights
-
-    def loss_fn():
-      maps, cat_logits, attr_logits = net(images)
-      return (weights.landmarks * functional.mse_loss(maps, heat)
-              + weights.category * functional.cross_entropy(cat_logits, category)
-              + weights.attributes * functional.binary_cross_entropy_with_logits(
-                  attr_logits, attributes.float()))
-  elif name == "sister":
-    binary, class_counts = len(schema.DCSA_BINARY_LABELS), [
-        len(v) for v in schema.DCSA_MULTICLASS_LABELS.values()]
-    net = torch_systems.SisterNetA(config.model, binary + sum(class_counts)).train()
-    segmented = torch.randn(batch, 3, side, side)
-    targets = torch.randint(0, 2, (batch, binary)).float()
-    classes = [torch.randint(0, n, (batch,)) for n in class_counts]
-
-    def loss_fn():
-      parts = net(images, segmented).split([binary, *class_counts], dim=1)
-      per_label = [functional.binary_cross_entropy_with_logits(parts[0], targets,
-                                                               reduction="none").mean(0)]
-      per_label += [functional.cross_entropy(p, c).reshape(1)
-                    for p, c in zip(parts[1:], classes, strict=True)]
-      return torch.cat(per_label).mean()
-  elif name == "mtct":
-    from fashion_jax.models import mtct
-
-    sizes = mtct.check_groups(benchmarking.benchmark_spec(config))
-    net = torch_systems.MultiTaskNetwork(benchmarking.benchmark_phase(config).model, sizes, side)
-    labels = [torch.randint(0, n, (batch,)) for n in sizes]
-    loss_fn = lambda: sum(functional.cross_entropy(logits, y)
-                          for logits, y in zip(net(images), labels, strict=True))
-  else:
-    net = torch_reference.build(name).train()
-    labels = torch.randint(0, 1000, (batch,))
-    loss_fn = lambda: functional.cross_entropy(net(images)["logits"], labels)
-  optimizer = torch.optim.Adam(net.parameters(), 1e-4)
-
-  def step() -> float:
-    optimizer.zero_grad()
-    loss = loss_fn()
-    loss.backward()
-    optimizer.step()
-    return loss.item()
-  return step
-
-
 def build_step(framework: str, name: str, scale: float) -> tuple[Callable[[], object], int, int]:
   """(one training step of model `name` in "jax" or "torch", batch, input side)."""
   if name in ("resnet50", "vgg16"):
@@ -188,10 +129,13 @@ def build_step(framework: str, name: str, scale: float) -> tuple[Callable[[], ob
   else:
     raise app.UsageError(f"--models: unknown {name!r}")
   if framework == "torch":
-    return torch_step(name, config, batch, side), batch, side
+    from tools import torch_steps  # only in the PyTorch worker: no torch in the JAX process
+
+    return torch_steps.torch_step(name, config, batch, side), batch, side
   if config is None:
     return jax_classifier_step(name, batch, side), batch, side
-  heads = (50, 1000) if name == "landmark_attention" else (0, 0)  # DeepFashion's; others own
+  deepfashion = name in ("landmark_attention", "two_stream")  # the others use their own heads
+  heads = benchmarking.DEEPFASHION_HEAD_SIZES if deepfashion else (0, 0)
   return jax_system_step(config, *heads), batch, side
 
 

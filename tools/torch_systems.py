@@ -1,6 +1,7 @@
-"""PyTorch counterparts of the pose machine, the landmark-attention network, the SisterNetwork and
-the curriculum transfer's multi-task network, layer for layer (same convolutions, widths, kernels,
-pools and heads as fashion_jax.models.fpm, .landmark_attention, .sister and .mtct), for
+"""PyTorch counterparts of the pose machine, the landmark-attention network, the SisterNetwork, the
+curriculum transfer's multi-task network and the two-stream network, layer for layer (same
+convolutions, widths, kernels, pools and heads as fashion_jax.models.fpm, .landmark_attention,
+.sister, .mtct and .two_stream), for
 tools/compare_torch's side-by-side step times. They are built from the same config fields; they
 are timing references, not trained or converted models.
 """
@@ -12,6 +13,7 @@ from torch import nn
 from torch.nn import functional
 
 from fashion_jax.models import nin
+from fashion_jax.ops import boundary
 from tools import torch_reference
 
 
@@ -153,3 +155,141 @@ class MultiTaskNetwork(nn.Module):
   def forward(self, image):
     features = torch.flatten(self.trunk(image), 1)
     return [branch(features) for branch in self.sets[self.branches]]
+
+
+class HourglassResidual(nn.Module):
+  """hourglass.Residual: pre-activation bottleneck, BN-ReLU-1x1-BN-ReLU-3x3-BN-ReLU-1x1."""
+
+  def __init__(self, in_channels, features):
+    super().__init__()
+    half = features // 2
+    self.body = nn.Sequential(
+        nn.BatchNorm2d(in_channels), nn.ReLU(), nn.Conv2d(in_channels, half, 1),
+        nn.BatchNorm2d(half), nn.ReLU(), nn.Conv2d(half, half, 3, padding=1),
+        nn.BatchNorm2d(half), nn.ReLU(), nn.Conv2d(half, features, 1))
+    self.skip = (nn.Identity() if in_channels == features
+                 else nn.Conv2d(in_channels, features, 1))
+
+  def forward(self, x):
+    return self.skip(x) + self.body(x)
+
+
+class Hourglass(nn.Module):
+  """hourglass.Hourglass with one residual block per level (the two-stream network's)."""
+
+  def __init__(self, depth, features):
+    super().__init__()
+    self.up, self.down, self.low = (HourglassResidual(features, features) for _ in range(3))
+    self.inner = (Hourglass(depth - 1, features) if depth > 1
+                  else HourglassResidual(features, features))
+
+  def forward(self, x):
+    low = self.low(self.inner(self.down(functional.max_pool2d(x, 2, 2))))
+    return self.up(x) + functional.interpolate(low, scale_factor=2, mode="nearest")
+
+
+class StackedHourglass(nn.Module):
+  """hourglass.StackedHourglass (one block per level): returns (heatmaps [S, B, L, H/4, W/4],
+  the last stack's features [B, F, H/4, W/4])."""
+
+  def __init__(self, num_heatmaps, num_stacks, depth, features):
+    super().__init__()
+    self.stem = nn.Sequential(
+        nn.Conv2d(3, 64, 7, 2, 3), nn.BatchNorm2d(64), nn.ReLU(), HourglassResidual(64, 128),
+        nn.MaxPool2d(2, 2), HourglassResidual(128, 128), HourglassResidual(128, features))
+    self.stacks = nn.ModuleList(nn.Sequential(
+        Hourglass(depth, features), HourglassResidual(features, features),
+        nn.Conv2d(features, features, 1), nn.BatchNorm2d(features), nn.ReLU())
+        for _ in range(num_stacks))
+    self.heads = nn.ModuleList(nn.Conv2d(features, num_heatmaps, 1) for _ in range(num_stacks))
+    self.back = nn.ModuleList(nn.ModuleList((nn.Conv2d(features, features, 1),
+                                             nn.Conv2d(num_heatmaps, features, 1)))
+                              for _ in range(num_stacks - 1))
+
+  def forward(self, image):
+    x, maps = self.stem(image), []
+    for s, (stack, head) in enumerate(zip(self.stacks, self.heads, strict=True)):
+      features = stack(x)
+      maps.append(head(features))
+      if s < len(self.back):
+        x = x + self.back[s][0](features) + self.back[s][1](maps[-1])
+    return torch.stack(maps), features
+
+
+def hull_fill(points, valid, size, margin):
+  """[B, size + 2 margin, size + 2 margin] {0, 1}: the pixels inside the convex hull of the valid
+  `points` [B, L, 2] (x, y) pixels — the hull's edges are the point pairs every other valid point
+  lies left of (or on), a pixel is inside when it lies left of (or on) every edge. A float
+  half-plane test, as a PyTorch user would write it on the device: the timing reference's
+  rasteriser, not the exact Bresenham one of fashion_jax.ops.boundary."""
+  def cross(origin, direction_to, point):
+    d, p = direction_to - origin, point - origin
+    return d[..., 0] * p[..., 1] - d[..., 1] * p[..., 0]
+
+  p = points[:, :, None, None, :]  # i
+  q = points[:, None, :, None, :]  # j
+  r = points[:, None, None, :, :]  # k
+  left = (cross(p, q, r) >= 0) | ~valid[:, None, None, :]
+  edge = left.all(-1) & valid[:, :, None] & valid[:, None, :]  # [B, L(i), L(j)]
+  edge &= ~torch.eye(points.shape[1], dtype=torch.bool)
+  axis = torch.arange(-margin, size + margin, dtype=points.dtype)
+  grid = torch.stack(torch.meshgrid(axis, axis, indexing="xy"), -1).reshape(1, 1, 1, -1, 2)
+  side = cross(points[:, :, None, None, :], points[:, None, :, None, :], grid)  # [B, L, L, P]
+  inside = ((side >= 0) | ~edge[..., None]).flatten(1, 2).all(1)
+  return inside.reshape(-1, size + 2 * margin, size + 2 * margin).float()
+
+
+class TwoStream(nn.Module):
+  """fashion_jax.models.two_stream.TwoStreamNet on its paper defaults (ResNet-50, boundary after
+  stage 1 as F * (1 + A), structure after stage 2): returns (heatmaps [S, B, 8, H/4, W/4],
+  category logits, attribute logits). The boundary map is computed on the device from the last
+  stack's decoded peaks, as the JAX step does, by `hull_fill` and a Gaussian blur."""
+
+  def __init__(self, model_cfg, num_categories, num_attributes, num_landmarks=8):
+    super().__init__()
+    m = model_cfg
+    if (tuple(m.resnet_stage_sizes) != (3, 4, 6, 3) or m.resnet_width != 64
+        or (m.boundary_at, m.boundary_formula, m.structure_at) != ("stage1", "residual",
+                                                                   "stage2")
+        or m.boundary_source != "predicted"):
+      raise ValueError("the PyTorch two-stream network is the paper config's only (ResNet-50, "
+                       "predicted boundary after stage1, residual, structure after stage2)")
+    self.cfg = m
+    self.landmark = StackedHourglass(num_landmarks, m.stacks, m.hourglass_depth,
+                                     m.hourglass_features)
+    self.resnet = torch_reference.build("resnet50")
+    del self.resnet.fc
+    self.restore = nn.Sequential(nn.Conv2d(512 + m.hourglass_features, 512, 1),
+                                 nn.BatchNorm2d(512), nn.ReLU())
+    self.category = nn.Linear(2048, num_categories)
+    self.attributes = nn.Linear(2048, num_attributes)
+    radius = boundary.blur_radius(m.boundary_sigma)
+    self.register_buffer("taps", torch.from_numpy(boundary.gaussian_kernel(m.boundary_sigma)))
+    self.radius = radius
+
+  def boundary(self, maps, size):
+    """[B, 1, size, size] attention from the heatmaps [B, L, h, w] (no gradient)."""
+    b, num, h, w = maps.shape
+    scores, flat = maps.detach().flatten(2).max(-1)
+    xy = torch.stack([flat % w, flat // w], -1).float()
+    points = torch.round((xy + 0.5) / torch.tensor([w, h]) * size - 0.5)
+    valid = scores >= self.cfg.boundary_min_score
+    valid &= valid.sum(-1, keepdim=True) >= self.cfg.boundary_min_points
+    fill = hull_fill(points, valid, size, self.radius)[:, None]
+    k = len(self.taps)
+    fill = functional.conv2d(fill, self.taps.reshape(1, 1, k, 1))
+    attention = functional.conv2d(fill, self.taps.reshape(1, 1, 1, k))
+    return torch.where(valid.any(-1)[:, None, None, None], attention, torch.ones_like(attention))
+
+  def forward(self, image):
+    maps, features = self.landmark(image)
+    size = self.cfg.classification_size
+    r = self.resnet
+    x = functional.interpolate(image, size=(size, size), mode="bilinear", antialias=True)
+    x = r.layer1(r.maxpool(r.relu(r.bn1(r.conv1(x)))))
+    x = x * (1 + self.boundary(maps[-1], x.shape[-1]))
+    x = r.layer2(x)
+    shared = functional.interpolate(features, size=x.shape[-2:], mode="bilinear", antialias=True)
+    x = self.restore(torch.cat([x, shared], 1))
+    pooled = r.layer4(r.layer3(x)).mean(dim=(2, 3))
+    return maps, self.category(pooled), self.attributes(pooled)
