@@ -161,14 +161,14 @@ def test_compare_torch_times_both_sides_and_writes_the_table(tmp_path):
 
   out = subprocess.run(
       [sys.executable, "-m", "tools.compare_torch", "--models=fpm@256", "--rounds=1",
-       "--scale=0.125", f"--out={tmp_path}"], cwd=REPO, capture_output=True, text=True,
-      timeout=600)
+       "--scale=0.125", "--batch=3", f"--out={tmp_path}"], cwd=REPO, capture_output=True,
+      text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-2000:]
   (row,) = json.loads((tmp_path / "compare_torch.json").read_text())
-  assert (row["batch"], row["input"]) == (5, 32)  # the paper's batch, 256 * 0.125
+  assert (row["batch"], row["input"]) == (3, 32)  # --batch, not the paper's 5; 256 * 0.125
   assert row["jax_s"] > 0 and row["torch_s"] > 0
   assert row["ratio"] == pytest.approx(row["jax_s"] / row["torch_s"])
-  assert "| fpm@256 | 5 | 32x32 |" in (tmp_path / "compare_torch.md").read_text()
+  assert "| fpm@256 | 3 | 32x32 |" in (tmp_path / "compare_torch.md").read_text()
 
 
 def test_compare_torch_worker_failure_names_the_side():

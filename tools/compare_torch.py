@@ -2,6 +2,7 @@ r"""Train-step time of this package against PyTorch eager on the same machine, s
 
   python -m tools.compare_torch                       # every model below, 5 timed steps a side
   python -m tools.compare_torch --models=resnet50,vgg16 --rounds=3 --out=DIR
+  python -m tools.compare_torch --models=two_stream,sister --batch=8   # another batch, both sides
   FASHION_JAX_XLA_OPTIONS=off python -m tools.compare_torch   # without the package's XLA options
 
 Models (float32, Adam, the same batch and input on both sides):
@@ -59,6 +60,7 @@ flags.DEFINE_list("models", list(MODELS),
 flags.DEFINE_integer("rounds", 5, "Timed steps per side, after two warm-up steps.")
 flags.DEFINE_string("out", "", "Folder for compare_torch.md and compare_torch.json.")
 flags.DEFINE_float("scale", 1.0, "Multiply every input side by this (tests use a small one).")
+flags.DEFINE_integer("batch", 0, "Batch size on both sides (0: each model's own, listed above).")
 
 
 def _config(name: str, scale: float) -> ml_collections.ConfigDict:
@@ -119,13 +121,17 @@ def jax_classifier_step(name: str, batch: int, side: int):
   return step
 
 
-def build_step(framework: str, name: str, scale: float) -> tuple[Callable[[], object], int, int]:
-  """(one training step of model `name` in "jax" or "torch", batch, input side)."""
+def build_step(framework: str, name: str, scale: float, batch: int = 0
+               ) -> tuple[Callable[[], object], int, int]:
+  """(one training step of model `name` in "jax" or "torch", batch, input side); `batch` > 0
+  replaces the model's own."""
   if name in ("resnet50", "vgg16"):
-    config, batch, side = None, (8 if name == "resnet50" else 16), int(224 * scale)
+    config, side = None, int(224 * scale)
+    batch = batch or (8 if name == "resnet50" else 16)
   elif name in SYSTEMS:
     config = _config(name, scale)
-    batch, side = config.batch_size, config.data.image_size[0]
+    config.batch_size = batch = batch or config.batch_size
+    side = config.data.image_size[0]
   else:
     raise app.UsageError(f"--models: unknown {name!r}")
   if framework == "torch":
@@ -139,11 +145,11 @@ def build_step(framework: str, name: str, scale: float) -> tuple[Callable[[], ob
   return jax_system_step(config, *heads), batch, side
 
 
-def _serve(conn, framework: str, name: str, scale: float) -> None:
+def _serve(conn, framework: str, name: str, scale: float, batch: int) -> None:
   """Worker process: builds one side's step, replies ("ready", (batch, side)), then runs one
   step per "step" message and replies with its seconds, until "stop"."""
   try:
-    step, batch, side = build_step(framework, name, scale)
+    step, batch, side = build_step(framework, name, scale, batch)
     conn.send(("ready", (batch, side)))
     while conn.recv() == "step":
       start = time.perf_counter()
@@ -156,11 +162,11 @@ def _serve(conn, framework: str, name: str, scale: float) -> None:
 class _Side:
   """One framework's step of one model, held by a worker process of its own."""
 
-  def __init__(self, framework: str, name: str, scale: float):
+  def __init__(self, framework: str, name: str, scale: float, batch: int = 0):
     self.what = f"{name} ({'JAX' if framework == 'jax' else 'PyTorch'})"
     context = multiprocessing.get_context("spawn")
     self.conn, child = context.Pipe()
-    self.process = context.Process(target=_serve, args=(child, framework, name, scale),
+    self.process = context.Process(target=_serve, args=(child, framework, name, scale, batch),
                                    daemon=True)
     self.process.start()
     self.batch, self.side = self._receive("ready")
@@ -193,7 +199,7 @@ def compare(name: str, rounds: int) -> dict:
   times, shape = {}, None
   for framework in ("jax", "torch"):
     print(f"{name}: building the {framework} step ...", flush=True)
-    worker = _Side(framework, name, FLAGS.scale)
+    worker = _Side(framework, name, FLAGS.scale, FLAGS.batch)
     try:
       shape = shape or (worker.batch, worker.side)
       worker.step(), worker.step()  # warm-up
