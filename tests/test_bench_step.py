@@ -175,7 +175,7 @@ def test_compare_torch_worker_failure_names_the_side():
   # Each side runs in a worker process; its error must reach the parent with the model and
   # framework named, not as a hang or a bare EOFError. (A subprocess: importing the tool here
   # would define its flags beside other tools' in this test process.)
-  code = "from tools import compare_torch; compare_torch._Side('jax', 'nope', 1.0)"
+  code = "from tools import compare_torch; compare_torch.side_worker('jax', 'nope', 1.0)"
   out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                        timeout=300)
   assert out.returncode != 0

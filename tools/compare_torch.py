@@ -21,13 +21,14 @@ The JAX side of a system is the trainer's own compiled step (tools/benchmarking.
 its targets and metrics included); the PyTorch side is the same network
 (tools/torch_systems.py, tools/torch_reference.py) with the same losses against fixed targets
 (tools/torch_steps.py).
-Each side runs alone, in a process of its own, one after the other: two warm-up steps, then
-`--rounds` timed steps; the table gives the medians and their ratio, the JSON every step. Not
-interleaved, as an earlier version did: on this project's machine a PyTorch process merely
-alive beside the JAX one (idle between its own steps) doubled the landmark-attention JAX step
-(11 -> 21 s, all of it page-fault system time), and in one shared process each framework's
-steps paid for the other's allocations (VGG-16: 9.4 s alone, 14.5 s after four other models).
-Run it on quiet cores: a change in load between the two sides is not shared.
+Each side runs alone, in a process of its own (tools/timing_worker.py), one after the other: two
+warm-up steps, then `--rounds` timed steps; the table gives the medians and their ratio, the JSON
+every step. Not interleaved, as an earlier version did: on this project's machine a PyTorch
+process merely alive beside the JAX one (idle between its own steps) doubled the
+landmark-attention JAX step (11 -> 21 s, all of it page-fault system time), and in one shared
+process each framework's steps paid for the other's allocations (VGG-16: 9.4 s alone, 14.5 s
+after four other models). Run it on quiet cores: a change in load between the two sides is not
+shared.
 
 Needs torch (`pip install -r requirements-test.txt`). Writes `<out>/compare_torch.md` and
 `.json` when `--out` is given.
@@ -36,10 +37,8 @@ Needs torch (`pip install -r requirements-test.txt`). Writes `<out>/compare_torc
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import sys
-import time
 from collections.abc import Callable
 
 import jax
@@ -50,7 +49,7 @@ import optax
 from absl import app, flags
 
 from fashion_jax import cli, models, sharding
-from tools import benchmarking
+from tools import benchmarking, timing_worker
 
 FLAGS = flags.FLAGS
 SYSTEMS = ("fpm", "fpm@256", "landmark_attention", "two_stream", "sister", "mtct")  # paper configs
@@ -145,53 +144,17 @@ def build_step(framework: str, name: str, scale: float, batch: int = 0
   return jax_system_step(config, *heads), batch, side
 
 
-def _serve(conn, framework: str, name: str, scale: float, batch: int) -> None:
-  """Worker process: builds one side's step, replies ("ready", (batch, side)), then runs one
-  step per "step" message and replies with its seconds, until "stop"."""
-  try:
-    step, batch, side = build_step(framework, name, scale, batch)
-    conn.send(("ready", (batch, side)))
-    while conn.recv() == "step":
-      start = time.perf_counter()
-      step()
-      conn.send(("seconds", time.perf_counter() - start))
-  except BaseException as e:  # noqa: BLE001 - sent to the parent, which raises it with context
-    conn.send(("error", f"{type(e).__name__}: {e}"))
+def _step_calls(framework: str, name: str, scale: float, batch: int):
+  """In the worker: ({"step": one training step}, (batch, input side))."""
+  step, batch, side = build_step(framework, name, scale, batch)
+  return {"step": step}, (batch, side)
 
 
-class _Side:
-  """One framework's step of one model, held by a worker process of its own."""
-
-  def __init__(self, framework: str, name: str, scale: float, batch: int = 0):
-    self.what = f"{name} ({'JAX' if framework == 'jax' else 'PyTorch'})"
-    context = multiprocessing.get_context("spawn")
-    self.conn, child = context.Pipe()
-    self.process = context.Process(target=_serve, args=(child, framework, name, scale, batch),
-                                   daemon=True)
-    self.process.start()
-    self.batch, self.side = self._receive("ready")
-
-  def step(self) -> float:
-    """Runs one step in the worker; returns its seconds as the worker timed them."""
-    self.conn.send("step")
-    return self._receive("seconds")
-
-  def close(self) -> None:
-    if self.process.is_alive():
-      self.conn.send("stop")
-    self.process.join(timeout=60)
-    if self.process.is_alive():
-      self.process.kill()
-
-  def _receive(self, expected: str):
-    while not self.conn.poll(1.0):
-      if not self.process.is_alive():
-        raise RuntimeError(f"{self.what}: the worker process died (exit code "
-                           f"{self.process.exitcode}; out of memory?)")
-    kind, value = self.conn.recv()
-    if kind != expected:
-      raise RuntimeError(f"{self.what}: {value}")
-    return value
+def side_worker(framework: str, name: str, scale: float, batch: int = 0
+                ) -> timing_worker.TimingWorker:
+  """One framework's step of model `name`, held by a worker process of its own."""
+  what = f"{name} ({'JAX' if framework == 'jax' else 'PyTorch'})"
+  return timing_worker.TimingWorker(what, _step_calls, framework, name, scale, batch)
 
 
 def compare(name: str, rounds: int) -> dict:
@@ -199,13 +162,10 @@ def compare(name: str, rounds: int) -> dict:
   times, shape = {}, None
   for framework in ("jax", "torch"):
     print(f"{name}: building the {framework} step ...", flush=True)
-    worker = _Side(framework, name, FLAGS.scale, FLAGS.batch)
-    try:
-      shape = shape or (worker.batch, worker.side)
-      worker.step(), worker.step()  # warm-up
-      times[framework] = [worker.step() for _ in range(rounds)]
-    finally:
-      worker.close()
+    with side_worker(framework, name, FLAGS.scale, FLAGS.batch) as worker:
+      shape = shape or worker.info
+      worker.time("step"), worker.time("step")  # warm-up
+      times[framework] = [worker.time("step") for _ in range(rounds)]
   (batch, side), (jax_s, torch_s) = shape, (float(np.median(times[k])) for k in ("jax", "torch"))
   row = {"model": name, "batch": batch, "input": side, "jax_s": jax_s, "torch_s": torch_s,
          "ratio": jax_s / torch_s, "times": times}

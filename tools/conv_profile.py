@@ -7,12 +7,14 @@ forward pass, timed alone for its forward, input-gradient and weight-gradient pa
 
 The convolutions are read from the model's jaxpr (one `lax.conv_general_dilated` per layer, or a
 channel product for a 1x1 one, as the trainer calls it) and grouped by shape; each pass of each
-group is timed in alternating rounds (one JAX call, one PyTorch call, ...) after a warm-up,
-medians reported, and weighted by how often the group occurs. A layer fed by the image itself
-has no input gradient in training (neither framework computes it), so its column is left empty
-and out of the totals. Only plain
-NHWC convolutions are profiled (no input dilation, one feature group); others are counted and
-listed as skipped. Needs torch (`pip install -r requirements-test.txt`).
+group is timed after a warm-up call, medians reported, and weighted by how often the group
+occurs. Every JAX pass runs in one worker process, then every PyTorch pass in another
+(tools/timing_worker.py): an earlier version alternated the two in one process, and its ratios
+(ResNet-50's input gradients 1.44x) disagreed with the same passes timed alone (even). A layer
+fed by the image itself has no input gradient in training (neither framework computes it), so
+its column is left empty and out of the totals. Only plain NHWC convolutions are profiled (no
+input dilation, one feature group); others are counted and listed as skipped. Needs torch
+(`pip install -r requirements-test.txt`).
 """
 
 from __future__ import annotations
@@ -29,13 +31,13 @@ from ml_collections import config_flags
 
 from fashion_jax import cli
 from fashion_jax.ops import convolution
-from tools import benchmarking
+from tools import benchmarking, timing_worker
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", "configs/fpm.py", "Config file, optionally "
                                 "`path:variant`.")
 flags.DEFINE_integer("image_size", 0, "Square input side (0: the config's).")
-flags.DEFINE_integer("rounds", 3, "Alternating timed rounds per pass, after one warm-up.")
+flags.DEFINE_integer("rounds", 3, "Timed calls per pass and framework, after one warm-up.")
 flags.DEFINE_string("out", "", "Folder for conv_profile.md and conv_profile.json.")
 
 PASSES = ("forward", "input grad", "weight grad")
@@ -83,31 +85,54 @@ def torch_passes(lhs, rhs, strides, padding) -> dict:
           "weight grad": lambda: torch.autograd.grad(out, w, g, retain_graph=True)}
 
 
-def profile(key, rounds: int, image_hw) -> dict:
-  """Median seconds of each pass of one convolution group, JAX and PyTorch, alternating."""
-  lhs, rhs, strides, padding = key
-  sides = {"jax": jax_passes(*key), "torch": torch_passes(*key)}
-  from_image = lhs[-1] == 3 and tuple(lhs[1:3]) == image_hw  # no input gradient in training
-  row = {}
-  for name in PASSES:
-    if name == "input grad" and from_image:
-      row[name] = None
-      continue
-    times = {"jax": [], "torch": []}
-    for side in sides.values():  # warm-up (compiles the JAX pass)
-      side[name]()
-    for _ in range(rounds):
-      for side, passes in sides.items():
-        times[side].append(benchmarking.time_rounds(passes[name], 1, 1)[0][0])
-    row[name] = {side: float(np.median(t)) for side, t in times.items()}
-  return row
+class _GroupPasses:
+  """`calls["i/pass"]` of the worker: builds the passes of convolution group i on first use,
+  dropping the previous group's (a pose machine's groups' inputs would not all fit at once)."""
+
+  def __init__(self, framework: str, keys: list):
+    self.build = jax_passes if framework == "jax" else torch_passes
+    self.keys, self.index, self.passes = keys, None, {}
+
+  def __getitem__(self, name: str):
+    index, pass_name = name.split("/", 1)
+    if index != self.index:
+      self.passes, self.index = {}, None  # free the old inputs before making the new ones
+      self.passes, self.index = self.build(*self.keys[int(index)]), index
+    return self.passes[pass_name]
+
+
+def _pass_calls(framework: str, keys: list):
+  return _GroupPasses(framework, keys), None
+
+
+def time_passes(framework: str, keys: list, rounds: int, image_hw) -> list[dict]:
+  """[{pass: median seconds, or None for an input gradient nobody computes}] per group, timed in
+  a worker process of `framework` ("jax" or "torch") alone: one warm-up call, then `rounds`."""
+  label = "JAX" if framework == "jax" else "PyTorch"
+  rows = []
+  with timing_worker.TimingWorker(f"conv_profile ({label})", _pass_calls, framework,
+                                  keys) as worker:
+    for i, key in enumerate(keys):
+      from_image = key[0][-1] == 3 and tuple(key[0][1:3]) == image_hw  # no input grad in training
+      row = {}
+      for name in PASSES:
+        if name == "input grad" and from_image:
+          row[name] = None
+          continue
+        worker.time(f"{i}/{name}")  # warm-up (compiles the JAX pass)
+        row[name] = float(np.median([worker.time(f"{i}/{name}") for _ in range(rounds)]))
+      rows.append(row)
+      print(f"{label} {i + 1}/{len(keys)} {benchmarking.describe_convolution(key)}: " + ", ".join(
+          f"{p} {t:.4f}" for p, t in row.items() if t is not None), flush=True)
+  return rows
 
 
 def markdown(rows: list[dict], skipped: int, command: str) -> str:
   lines = [f"Command: `{command}`", "",
            f"JAX {jax.__version__} ({jax.devices()[0].device_kind}, XLA_FLAGS "
            f"`{os.environ.get('XLA_FLAGS', '') or '(none)'}`) against PyTorch eager; float32; "
-           f"seconds per call, median of {FLAGS.rounds} alternating rounds; x N: how many "
+           f"seconds per call, median of {FLAGS.rounds} calls, each framework alone in a worker "
+           "process; x N: how many "
            "layers of that shape the model has.", "",
            "| convolution | x N | " + " | ".join(f"{p} JAX | {p} PyTorch | ratio" for p in PASSES)
            + " |", "|---|---:|" + "---:|" * (3 * len(PASSES))]
@@ -142,13 +167,12 @@ def main(argv):
   if FLAGS.image_size:
     config.data.image_size = (FLAGS.image_size, FLAGS.image_size)
   found, skipped, image_hw = benchmarking.model_convolutions(config)
-  rows = []
-  for key, count in found.items():
-    rows.append({"convolution": benchmarking.describe_convolution(key), "count": count,
-                 "passes": profile(key, FLAGS.rounds, image_hw)})
-    print(f"{rows[-1]['convolution']} x{count}: " + ", ".join(
-        f"{p} {t['jax']:.3f}/{t['torch']:.3f}" for p, t in rows[-1]["passes"].items() if t),
-          flush=True)
+  keys = list(found)
+  sides = {side: time_passes(side, keys, FLAGS.rounds, image_hw) for side in ("jax", "torch")}
+  rows = [{"convolution": benchmarking.describe_convolution(key), "count": found[key],
+           "passes": {p: None if sides["jax"][i][p] is None else
+                      {side: sides[side][i][p] for side in sides} for p in PASSES}}
+          for i, key in enumerate(keys)]
   table = markdown(rows, skipped, "python -m tools.conv_profile " + " ".join(sys.argv[1:]))
   print(table)
   if FLAGS.out:
