@@ -109,6 +109,25 @@ def test_two_stream_boundary_map_matches_the_jax_one():
   assert got[0].min() == 0 and got[0].max() == pytest.approx(1) and np.all(got[1] == 1)
 
 
+@pytest.mark.parametrize("name", ["landmark_attention", "two_stream"])
+def test_torch_attribute_loss_is_the_jax_one(name):
+  # Each config's class weights and normalisation: (0.1, 1) over the weight sum for LDA, W = 332
+  # over the label count for the two-stream network.
+  from fashion_jax import losses
+
+  loss_cfg = {"landmark_attention": landmark_attention, "two_stream": two_stream}[
+      name].get_config().loss
+  rng = np.random.default_rng(0)
+  logits = rng.normal(0, 3, (4, 20)).astype(np.float32)
+  labels = (rng.random((4, 20)) < 0.2).astype(np.float32)
+  negative, positive = loss_cfg.attribute_class_weights
+  want = losses.sigmoid_cross_entropy(
+      logits=logits, labels=labels, label_mask=np.ones_like(labels, bool),
+      positive_weight=positive, negative_weight=negative, normalize=loss_cfg.attribute_normalize)
+  got = torch_steps.attribute_loss(torch.from_numpy(logits), torch.from_numpy(labels), loss_cfg)
+  np.testing.assert_allclose(float(got), float(want), rtol=1e-5)
+
+
 def _toy(name):
   c = {"sister": sister, "mtct": mtct, "two_stream": two_stream}[name].get_config()
   if name == "two_stream":  # a small hourglass, ResNet-50 at 64x64, every peak confident

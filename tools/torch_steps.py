@@ -22,36 +22,48 @@ def _pose_machine_loss(config, images):
   return net, lambda: ((net(images) - target) ** 2).sum(dim=(2, 3, 4)).mean(dim=1).sum()
 
 
-def _deepfashion_loss(net, config, maps_shape, forward):
-  """Landmark MSE, category cross-entropy and attribute BCE against fixed random targets, with the
-  config's loss weights (and its positive attribute weight, where it has one)."""
-  batch = maps_shape[-4]
+def _deepfashion_loss(net, config, images, maps_shape):
+  """Landmark MSE, category cross-entropy and class-weighted attribute BCE of `net(images)`
+  against fixed random targets, with the config's loss weights, attribute class weights and their
+  normalisation (as `fashion_jax.losses.sigmoid_cross_entropy`). `maps_shape`: the landmark
+  heatmaps' shape, [..., B, 8, h, w]."""
+  batch = len(images)
   heat = torch.rand(maps_shape)
   category = torch.randint(0, net.category.out_features, (batch,))
   attributes = torch.randint(0, 2, (batch, net.attributes.out_features)).float()
   weights = config.loss.weights
-  positive = torch.tensor(config.loss.get("attribute_class_weights", (1.0, 1.0))[1])
 
   def loss_fn():
-    maps, cat_logits, attr_logits = forward()
+    maps, cat_logits, attr_logits = net(images)
     return (weights.landmarks * functional.mse_loss(maps, heat)
             + weights.category * functional.cross_entropy(cat_logits, category)
-            + weights.attributes * functional.binary_cross_entropy_with_logits(
-                attr_logits, attributes, pos_weight=positive))
+            + weights.attributes * attribute_loss(attr_logits, attributes, config.loss))
   return loss_fn
+
+
+def attribute_loss(logits, labels, loss_cfg):
+  """`fashion_jax.losses.sigmoid_cross_entropy` with every label known: BCE weighted by
+  `loss_cfg.attribute_class_weights` (negative, positive), over the label count or the weight
+  sum (`loss_cfg.attribute_normalize`)."""
+  negative, positive = loss_cfg.attribute_class_weights
+  class_weights = labels * positive + (1 - labels) * negative
+  total = functional.binary_cross_entropy_with_logits(logits, labels, weight=class_weights,
+                                                      reduction="sum")
+  return total / (class_weights.sum() if loss_cfg.attribute_normalize == "weight"
+                  else labels.numel())
 
 
 def _landmark_attention_loss(config, images):
   net = torch_systems.LandmarkAttention(config.model, *benchmarking.DEEPFASHION_HEAD_SIZES)
   side = images.shape[-1]
-  return net, _deepfashion_loss(net, config, (len(images), 8, side, side), lambda: net(images))
+  return net, _deepfashion_loss(net, config, images, (len(images), 8, side, side))
 
 
 def _two_stream_loss(config, images):
   net = torch_systems.TwoStream(config.model, *benchmarking.DEEPFASHION_HEAD_SIZES).train()
   side = images.shape[-1] // 4
   shape = (config.model.stacks, len(images), 8, side, side)
-  return net, _deepfashion_loss(net, config, shape, lambda: net(images))
+  return net, _deepfashion_loss(net, config, images, shape)
 
 
 def _sister_loss(config, images):
