@@ -38,7 +38,8 @@ def test_times_the_named_call_in_the_worker(tmp_path):
 def test_an_error_in_a_call_names_the_worker(tmp_path):
   out = _run("with TimingWorker('sleeper', naps.build, 0.0) as w:\n  w.time('walk')\n", tmp_path)
   assert out.returncode != 0
-  assert "RuntimeError: sleeper: KeyError: 'walk'" in out.stderr
+  assert "RuntimeError: sleeper: KeyError: 'walk' (at " in out.stderr
+  assert "timing_worker.py:" in out.stderr.split("KeyError: 'walk'")[1]  # where it failed
 
 
 def test_a_worker_that_dies_is_reported_not_waited_for(tmp_path):

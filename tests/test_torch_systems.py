@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="torch comes with requirements-test.txt")
 
 from configs import fpm, landmark_attention, mtct, sister, two_stream  # noqa: E402
-from fashion_jax import models  # noqa: E402
+from fashion_jax import losses, models  # noqa: E402
 from fashion_jax.data import schema  # noqa: E402
 from fashion_jax.models import mtct as mtct_model  # noqa: E402
 from fashion_jax.models import two_stream as two_stream_model  # noqa: E402
@@ -60,6 +60,10 @@ def test_counterparts_reject_what_they_do_not_build():
   for variant in ("runlocal", "no_boundary", "gt_boundary", "no_structure"):
     with pytest.raises(ValueError, match="paper config's only"):
       torch_systems.TwoStream(two_stream.get_config(variant).model, *DEEPFASHION)
+  frozen = two_stream.get_config().model
+  frozen.structure_gradient = False  # a cheaper backward pass: must not be timed as the paper's
+  with pytest.raises(ValueError, match="paper config's only"):
+    torch_systems.TwoStream(frozen, *DEEPFASHION)
 
 
 def test_hull_fill_of_a_rectangle_is_the_exact_rasteriser_s():
@@ -91,7 +95,9 @@ def test_hull_fill_of_a_convex_polygon_is_inside_the_exact_fill():
 def test_two_stream_boundary_map_matches_the_jax_one():
   # Peaks on a rectangle's corners and sides in the last stack's 64x64 maps: the PyTorch
   # boundary map at 56x56 (decode, hull, fill, blur) equals the JAX step's, and a row with too few
-  # confident peaks gets the all-ones map on both sides.
+  # confident peaks gets the all-ones map on both sides. (Single-pixel peaks and an axis-aligned
+  # hull: the cases where the two agree exactly; the PyTorch side has no quarter-pixel shift and
+  # fills slanted edges by a half-plane test, see the tests above.)
   config = two_stream.get_config()
   net = torch_systems.TwoStream(config.model, *DEEPFASHION)
   maps = np.zeros((2, 8, 64, 64), np.float32)
@@ -109,11 +115,35 @@ def test_two_stream_boundary_map_matches_the_jax_one():
   assert got[0].min() == 0 and got[0].max() == pytest.approx(1) and np.all(got[1] == 1)
 
 
+@pytest.mark.parametrize("stacks", [0, 3])
+def test_torch_landmark_loss_is_the_jax_one(stacks):
+  # The per-element MSE of each output's maps, summed over stacks (not averaged over them), as
+  # multitask.landmark_heatmap_loss with every landmark visible: one map set (LDA) and three stacks.
+  from fashion_jax.models import multitask
+
+  rng = np.random.default_rng(0)
+  lead = (stacks,) if stacks else ()
+  maps = rng.random((*lead, 2, 16, 16, 8)).astype(np.float32)  # [(S,) B, h, w, L]
+  batch = {"image": np.zeros((2, 64, 64, 3), np.uint8),
+           "landmarks": rng.uniform(0, 64, (2, 8, 2)).astype(np.float32),
+           "landmarks_visibility": np.full((2, 8), schema.VISIBLE, np.int8),
+           "valid": np.ones(2, bool)}
+  loss_cfg = two_stream.get_config().loss
+  want = multitask.landmark_heatmap_loss({"landmark_heatmaps": jnp.asarray(maps)}, batch,
+                                        loss_cfg)
+  targets = losses.heatmap_targets(points=batch["landmarks"], mask=np.ones((2, 8), bool),
+                                   map_hw=(16, 16), stride=4.0,
+                                   sigma_input_px=loss_cfg.heatmap_sigma_input_px)
+  to_torch = lambda a: torch.from_numpy(np.ascontiguousarray(np.moveaxis(np.asarray(a), -1, -3)))
+  got = torch_steps.landmark_loss(to_torch(maps),
+                                  to_torch(np.broadcast_to(targets, maps.shape)))
+  np.testing.assert_allclose(float(got), float(want), rtol=1e-5)
+
+
 @pytest.mark.parametrize("name", ["landmark_attention", "two_stream"])
 def test_torch_attribute_loss_is_the_jax_one(name):
   # Each config's class weights and normalisation: (0.1, 1) over the weight sum for LDA, W = 332
   # over the label count for the two-stream network.
-  from fashion_jax import losses
 
   loss_cfg = {"landmark_attention": landmark_attention, "two_stream": two_stream}[
       name].get_config().loss
@@ -140,7 +170,6 @@ def _toy(name):
 def test_torch_step_runs_and_learns(name):
   # compare_torch's PyTorch side of a system at toy size: its loss falls over steps.
   config, side = _toy(name)
-  torch.manual_seed(0)
   step = torch_steps.torch_step(name, config, 4, side)
   losses = [step() for _ in range(5)]
   assert all(np.isfinite(losses))

@@ -74,6 +74,8 @@ def _config(name: str, scale: float) -> ml_collections.ConfigDict:
         name, landmark_attention).get_config()
   multiple = 64 if name == "two_stream" else 32  # the hourglass halves 64x64 maps four times
   side = max(1, int(round(c.data.image_size[0] * scale / multiple))) * multiple
+  if name == "two_stream":  # its ResNet's input, resized from the crop, scales with it
+    c.model.classification_size = max(1, int(round(c.model.classification_size * scale / 32))) * 32
   c.data.image_size, c.num_devices = (side, side), 1
   return c
 
@@ -163,7 +165,9 @@ def compare(name: str, rounds: int) -> dict:
   for framework in ("jax", "torch"):
     print(f"{name}: building the {framework} step ...", flush=True)
     with side_worker(framework, name, FLAGS.scale, FLAGS.batch) as worker:
-      shape = shape or worker.info
+      if shape and tuple(worker.info) != tuple(shape):  # both sides must do the same work
+        raise RuntimeError(f"{worker.what} built batch, side {worker.info}, not {shape}")
+      shape = tuple(worker.info)
       worker.time("step"), worker.time("step")  # warm-up
       times[framework] = [worker.time("step") for _ in range(rounds)]
   (batch, side), (jax_s, torch_s) = shape, (float(np.median(times[k])) for k in ("jax", "torch"))
@@ -184,8 +188,8 @@ def markdown(rows: list[dict]) -> str:
            "steps after two warm-up steps.", "",
            "| model | batch | input | JAX s/step | PyTorch s/step | JAX / PyTorch |",
            "|---|---|---|---|---|---|"]
-  lines += [f"| {r['model']} | {r['batch']} | {r['input']}x{r['input']} | {r['jax_s']:.3g} | "
-            f"{r['torch_s']:.3g} | {r['ratio']:.2f} |" for r in rows]
+  lines += [f"| {r['model']} | {r['batch']} | {r['input']}x{r['input']} | {r['jax_s']:#.3g} | "
+            f"{r['torch_s']:#.3g} | {r['ratio']:.2f} |" for r in rows]
   return "\n".join(lines) + "\n"
 
 

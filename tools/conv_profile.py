@@ -11,10 +11,10 @@ group is timed after a warm-up call, medians reported, and weighted by how often
 occurs. Every JAX pass runs in one worker process, then every PyTorch pass in another
 (tools/timing_worker.py): an earlier version alternated the two in one process, and its ratios
 (ResNet-50's input gradients 1.44x) disagreed with the same passes timed alone (even). A layer
-fed by the image itself has no input gradient in training (neither framework computes it), so
-its column is left empty and out of the totals. Only plain NHWC convolutions are profiled (no
-input dilation, one feature group); others are counted and listed as skipped. Needs torch
-(`pip install -r requirements-test.txt`).
+fed by the image itself (3 input channels: the image or a resize of it) has no input gradient
+in training (neither framework computes it), so its column is left empty and out of the totals.
+Only plain NHWC convolutions are profiled (no input dilation, one feature group); others are
+counted and listed as skipped. Needs torch (`pip install -r requirements-test.txt`).
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def _pass_calls(framework: str, keys: list):
   return _GroupPasses(framework, keys), None
 
 
-def time_passes(framework: str, keys: list, rounds: int, image_hw) -> list[dict]:
+def time_passes(framework: str, keys: list, rounds: int) -> list[dict]:
   """[{pass: median seconds, or None for an input gradient nobody computes}] per group, timed in
   a worker process of `framework` ("jax" or "torch") alone: one warm-up call, then `rounds`."""
   label = "JAX" if framework == "jax" else "PyTorch"
@@ -113,7 +113,7 @@ def time_passes(framework: str, keys: list, rounds: int, image_hw) -> list[dict]
   with timing_worker.TimingWorker(f"conv_profile ({label})", _pass_calls, framework,
                                   keys) as worker:
     for i, key in enumerate(keys):
-      from_image = key[0][-1] == 3 and tuple(key[0][1:3]) == image_hw  # no input grad in training
+      from_image = key[0][-1] == 3  # RGB in: fed by an image (or its resize), no input grad
       row = {}
       for name in PASSES:
         if name == "input grad" and from_image:
@@ -166,9 +166,9 @@ def main(argv):
   config = FLAGS.config
   if FLAGS.image_size:
     config.data.image_size = (FLAGS.image_size, FLAGS.image_size)
-  found, skipped, image_hw = benchmarking.model_convolutions(config)
+  found, skipped, _ = benchmarking.model_convolutions(config)
   keys = list(found)
-  sides = {side: time_passes(side, keys, FLAGS.rounds, image_hw) for side in ("jax", "torch")}
+  sides = {side: time_passes(side, keys, FLAGS.rounds) for side in ("jax", "torch")}
   rows = [{"convolution": benchmarking.describe_convolution(key), "count": found[key],
            "passes": {p: None if sides["jax"][i][p] is None else
                       {side: sides[side][i][p] for side in sides} for p in PASSES}}

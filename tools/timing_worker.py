@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+import traceback
 from collections.abc import Callable
 
 
@@ -33,7 +34,8 @@ def _serve(conn, build: Callable, args: tuple) -> None:
       call()
       conn.send(("seconds", time.perf_counter() - start))
   except BaseException as e:  # noqa: BLE001 - sent to the parent, which raises it with context
-    conn.send(("error", f"{type(e).__name__}: {e}"))
+    frame = traceback.extract_tb(e.__traceback__)[-1]
+    conn.send(("error", f"{type(e).__name__}: {e} (at {frame.filename}:{frame.lineno})"))
 
 
 class TimingWorker:
@@ -50,21 +52,29 @@ class TimingWorker:
 
   def time(self, name: str) -> float:
     """Runs call `name` once in the worker; returns its seconds as the worker timed them."""
-    self.conn.send(name)
+    try:
+      self.conn.send(name)
+    except OSError as e:
+      raise RuntimeError(f"{self.what}: the worker process is gone ({e})") from None
     return self._receive("seconds")
 
-  def close(self) -> None:
-    if self.process.is_alive():
-      self.conn.send(None)
-    self.process.join(timeout=60)
+  def close(self, wait: bool = True) -> None:
+    """Stops the worker: asks it to finish (and waits up to a minute when `wait`), else kills."""
+    try:
+      if wait and self.process.is_alive():
+        self.conn.send(None)
+        self.process.join(timeout=60)
+    except OSError:  # the worker ended between the check and the send
+      pass
     if self.process.is_alive():
       self.process.kill()
+      self.process.join()
 
   def __enter__(self) -> TimingWorker:
     return self
 
-  def __exit__(self, *exc) -> None:
-    self.close()
+  def __exit__(self, exc_type, *exc) -> None:
+    self.close(wait=exc_type is None)  # leaving on an error: do not wait for the worker
 
   def _receive(self, expected: str):
     while not self.conn.poll(1.0):

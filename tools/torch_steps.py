@@ -35,10 +35,18 @@ def _deepfashion_loss(net, config, images, maps_shape):
 
   def loss_fn():
     maps, cat_logits, attr_logits = net(images)
-    return (weights.landmarks * functional.mse_loss(maps, heat)
+    return (weights.landmarks * landmark_loss(maps, heat)
             + weights.category * functional.cross_entropy(cat_logits, category)
             + weights.attributes * attribute_loss(attr_logits, attributes, config.loss))
   return loss_fn
+
+
+def landmark_loss(maps, targets):
+  """`fashion_jax.models.multitask.landmark_heatmap_loss` with every landmark visible: the mean
+  squared error over every element of each output's maps, summed over stacked outputs.
+  maps: [B, L, h, w] or [S, B, L, h, w]; targets: the same shape."""
+  per_stack = functional.mse_loss(maps, targets, reduction="none").flatten(-4).mean(-1)
+  return per_stack.sum()
 
 
 def attribute_loss(logits, labels, loss_cfg):

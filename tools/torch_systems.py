@@ -158,7 +158,8 @@ class MultiTaskNetwork(nn.Module):
 
 
 class HourglassResidual(nn.Module):
-  """hourglass.Residual: pre-activation bottleneck, BN-ReLU-1x1-BN-ReLU-3x3-BN-ReLU-1x1."""
+  """hourglass.Residual: pre-activation bottleneck, BN-ReLU-1x1-BN-ReLU-3x3-BN-ReLU-1x1;
+  [B, in_channels, H, W] -> [B, features, H, W]."""
 
   def __init__(self, in_channels, features):
     super().__init__()
@@ -175,7 +176,8 @@ class HourglassResidual(nn.Module):
 
 
 class Hourglass(nn.Module):
-  """hourglass.Hourglass with one residual block per level (the two-stream network's)."""
+  """hourglass.Hourglass with one residual block per level (the two-stream network's):
+  [B, features, H, W] -> the same, H and W divisible by 2**depth."""
 
   def __init__(self, depth, features):
     super().__init__()
@@ -192,7 +194,7 @@ class StackedHourglass(nn.Module):
   """hourglass.StackedHourglass (one block per level): returns (heatmaps [S, B, L, H/4, W/4],
   the last stack's features [B, F, H/4, W/4])."""
 
-  def __init__(self, num_heatmaps, num_stacks, depth, features):
+  def __init__(self, num_heatmaps, num_stacks, depth, features, heatmap_init_std=None):
     super().__init__()
     self.stem = nn.Sequential(
         nn.Conv2d(3, 64, 7, 2, 3), nn.BatchNorm2d(64), nn.ReLU(), HourglassResidual(64, 128),
@@ -202,6 +204,10 @@ class StackedHourglass(nn.Module):
         nn.Conv2d(features, features, 1), nn.BatchNorm2d(features), nn.ReLU())
         for _ in range(num_stacks))
     self.heads = nn.ModuleList(nn.Conv2d(features, num_heatmaps, 1) for _ in range(num_stacks))
+    if heatmap_init_std is not None:  # near-empty maps at the start, as the JAX model's
+      for head in self.heads:
+        nn.init.normal_(head.weight, std=heatmap_init_std)
+        nn.init.zeros_(head.bias)
     self.back = nn.ModuleList(nn.ModuleList((nn.Conv2d(features, features, 1),
                                              nn.Conv2d(num_heatmaps, features, 1)))
                               for _ in range(num_stacks - 1))
@@ -221,20 +227,21 @@ def hull_fill(points, valid, size, margin):
   `points` [B, L, 2] (x, y) pixels — the hull's edges are the point pairs every other valid point
   lies left of (or on), a pixel is inside when it lies left of (or on) every edge. A float
   half-plane test, as a PyTorch user would write it on the device: the timing reference's
-  rasteriser, not the exact Bresenham one of fashion_jax.ops.boundary."""
+  rasteriser, not the exact Bresenham one of fashion_jax.ops.boundary (it differs on outline
+  pixels, and on degenerate sets: collinear or coincident points fill a line or the whole map
+  instead of a segment or a pixel)."""
   def cross(origin, direction_to, point):
     d, p = direction_to - origin, point - origin
     return d[..., 0] * p[..., 1] - d[..., 1] * p[..., 0]
 
-  p = points[:, :, None, None, :]  # i
-  q = points[:, None, :, None, :]  # j
-  r = points[:, None, None, :, :]  # k
-  left = (cross(p, q, r) >= 0) | ~valid[:, None, None, :]
+  start = points[:, :, None, None, :]  # edge i -> j
+  end = points[:, None, :, None, :]
+  left = (cross(start, end, points[:, None, None, :, :]) >= 0) | ~valid[:, None, None, :]
   edge = left.all(-1) & valid[:, :, None] & valid[:, None, :]  # [B, L(i), L(j)]
   edge &= ~torch.eye(points.shape[1], dtype=torch.bool)
   axis = torch.arange(-margin, size + margin, dtype=points.dtype)
   grid = torch.stack(torch.meshgrid(axis, axis, indexing="xy"), -1).reshape(1, 1, 1, -1, 2)
-  side = cross(points[:, :, None, None, :], points[:, None, :, None, :], grid)  # [B, L, L, P]
+  side = cross(start, end, grid)  # [B, L, L, P]
   inside = ((side >= 0) | ~edge[..., None]).flatten(1, 2).all(1)
   return inside.reshape(-1, size + 2 * margin, size + 2 * margin).float()
 
@@ -243,7 +250,8 @@ class TwoStream(nn.Module):
   """fashion_jax.models.two_stream.TwoStreamNet on its paper defaults (ResNet-50, boundary after
   stage 1 as F * (1 + A), structure after stage 2): returns (heatmaps [S, B, 8, H/4, W/4],
   category logits, attribute logits). The boundary map is computed on the device from the last
-  stack's decoded peaks, as the JAX step does, by `hull_fill` and a Gaussian blur."""
+  stack's decoded peaks, as the JAX step does, by `hull_fill` and a Gaussian blur (the peaks
+  without the quarter-pixel shift: a sub-pixel difference that costs nothing either way)."""
 
   def __init__(self, model_cfg, num_categories, num_attributes, num_landmarks=8):
     super().__init__()
@@ -251,12 +259,14 @@ class TwoStream(nn.Module):
     if (tuple(m.resnet_stage_sizes) != (3, 4, 6, 3) or m.resnet_width != 64
         or (m.boundary_at, m.boundary_formula, m.structure_at) != ("stage1", "residual",
                                                                    "stage2")
-        or m.boundary_source != "predicted"):
+        or m.boundary_source != "predicted" or not m.get("structure_gradient", True)
+        or m.dtype != "float32"):
       raise ValueError("the PyTorch two-stream network is the paper config's only (ResNet-50, "
-                       "predicted boundary after stage1, residual, structure after stage2)")
+                       "predicted boundary after stage1, residual, structure after stage2 with "
+                       "its gradient, float32)")
     self.cfg = m
     self.landmark = StackedHourglass(num_landmarks, m.stacks, m.hourglass_depth,
-                                     m.hourglass_features)
+                                     m.hourglass_features, m.get("heatmap_init_std", None))
     self.resnet = torch_reference.build("resnet50")
     del self.resnet.fc
     self.restore = nn.Sequential(nn.Conv2d(512 + m.hourglass_features, 512, 1),
@@ -272,7 +282,7 @@ class TwoStream(nn.Module):
     b, num, h, w = maps.shape
     scores, flat = maps.detach().flatten(2).max(-1)
     xy = torch.stack([flat % w, flat // w], -1).float()
-    points = torch.round((xy + 0.5) / torch.tensor([w, h]) * size - 0.5)
+    points = torch.floor((xy + 0.5) / torch.tensor([w, h]) * size)  # floor(x + 0.5), x = u s - 0.5
     valid = scores >= self.cfg.boundary_min_score
     valid &= valid.sum(-1, keepdim=True) >= self.cfg.boundary_min_points
     fill = hull_fill(points, valid, size, self.radius)[:, None]
@@ -284,12 +294,12 @@ class TwoStream(nn.Module):
   def forward(self, image):
     maps, features = self.landmark(image)
     size = self.cfg.classification_size
-    r = self.resnet
+    resnet = self.resnet
     x = functional.interpolate(image, size=(size, size), mode="bilinear", antialias=True)
-    x = r.layer1(r.maxpool(r.relu(r.bn1(r.conv1(x)))))
+    x = resnet.layer1(resnet.maxpool(resnet.relu(resnet.bn1(resnet.conv1(x)))))
     x = x * (1 + self.boundary(maps[-1], x.shape[-1]))
-    x = r.layer2(x)
+    x = resnet.layer2(x)
     shared = functional.interpolate(features, size=x.shape[-2:], mode="bilinear", antialias=True)
     x = self.restore(torch.cat([x, shared], 1))
-    pooled = r.layer4(r.layer3(x)).mean(dim=(2, 3))
+    pooled = resnet.layer4(resnet.layer3(x)).mean(dim=(2, 3))
     return maps, self.category(pooled), self.attributes(pooled)
