@@ -72,10 +72,10 @@ def _config(name: str, scale: float) -> ml_collections.ConfigDict:
   else:
     c = {"sister": sister, "mtct": mtct, "two_stream": two_stream}.get(
         name, landmark_attention).get_config()
-  multiple = 64 if name == "two_stream" else 32  # the hourglass halves 64x64 maps four times
-  side = max(1, int(round(c.data.image_size[0] * scale / multiple))) * multiple
+  scaled = lambda size, multiple: max(1, round(size * scale / multiple)) * multiple
+  side = scaled(c.data.image_size[0], 64 if name == "two_stream" else 32)  # hourglass: 64x64 / 16
   if name == "two_stream":  # its ResNet's input, resized from the crop, scales with it
-    c.model.classification_size = max(1, int(round(c.model.classification_size * scale / 32))) * 32
+    c.model.classification_size = scaled(c.model.classification_size, 32)
   c.data.image_size, c.num_devices = (side, side), 1
   return c
 
