@@ -97,7 +97,12 @@ OPTIMIZER_FIELDS = {
     "grad_clip_norm": _number(0, open_lo=False),
     "weight_decay": _number(0, open_lo=False),
 }
-MODEL_FIELDS = {"dtype": _one_of("float32", "bfloat16", "float16")}
+# float16 overflows gradients without loss scaling, which this trainer does not do; bfloat16 has
+# float32's exponent range and needs none.
+MODEL_FIELDS = {"dtype": _rule(
+    lambda v: v in ("float32", "bfloat16"),
+    "'float32' or 'bfloat16' (float16 needs loss scaling, which this trainer does not do: use "
+    "bfloat16, whose float32 exponent range needs none)")}
 
 
 def _get(config, dotted: str):

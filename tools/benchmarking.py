@@ -92,16 +92,27 @@ def benchmark_spec(config, num_categories: int = 0, num_attributes: int = 0
 
 def fake_batch(data_cfg, system, spec: schema.DatasetSpec, batch_size: int) -> dict:
   """A batch of the system's fields with the shapes and dtypes its batch source produces for
-  `data_cfg` and `spec` (random image, visible points spread over the input)."""
+  `data_cfg` and `spec`: random image, visible points spread over the input, and random labels
+  in range (every loss term is live, so a step's loss and gradients are those of a real batch).
+  """
   rng = np.random.default_rng(0)
   example = system.batch_source.blank_example(data_cfg, spec)
   h, w = data_cfg.image_size
-  for name, value in example.items():
-    if name.endswith("image"):  # image, segmented_image, positive/image, ...
+  dcsa_classes = [2] * len(schema.DCSA_BINARY_LABELS) + [
+      len(v) for v in schema.DCSA_MULTICLASS_LABELS.values()]
+  for name, value in list(example.items()):
+    field = name.rpartition("/")[2]  # positive/image -> image
+    if field.endswith("image"):  # image, segmented_image, positive/image, ...
       example[name] = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-    elif name.endswith(("keypoints", "landmarks")):
+    elif field in ("keypoints", "landmarks"):
       example[name] = rng.uniform(0, min(h, w), np.shape(value)).astype(np.float32)
       example[f"{name}_visibility"] = np.full(np.shape(value)[:-1], schema.VISIBLE, np.int8)
+    elif field == "category" and spec.category_names:
+      example[name] = np.asarray(rng.integers(0, len(spec.category_names)), np.int32)
+    elif field == "attributes":
+      example[name] = rng.integers(0, 2, np.shape(value)).astype(np.int8)
+    elif field == "dcsa_labels":
+      example[name] = np.asarray([rng.integers(0, n) for n in dcsa_classes], np.int8)
   return {k: np.stack([np.asarray(example[k])] * batch_size) for k in system.batch_fields
           if k in example}
 
