@@ -127,6 +127,29 @@ def test_the_compiled_train_step_holds_the_rasterizer_with_no_host_round_trip():
   assert equations["predicted"] > equations["none"]  # the rasterizer is in the step
 
 
+def test_the_step_runs_with_every_host_transfer_disallowed():
+  """State and batch on the device, the boundary map made from the step's own predictions: the
+  call moves nothing between host and device (on a GPU, the device check runs this)."""
+  config = tsmt_config.get_config()
+  _tiny_model(config.model)
+  batch = _batch()
+  model = two_stream.make_module(config.model, SPEC)
+  variables = _tiny_variables(model, batch)
+  phase = optim.resolve_phases(config, steps_per_epoch=10)[-1]
+  train_state = state.create_state(variables, optim.make_optimizer(phase, variables["params"]),
+                                   seed=0)
+  train_state, batch = jax.device_put((train_state, batch))
+  step = steps.compile_train_step(model, two_stream.SYSTEM, phase.loss).lower(
+      train_state, batch).compile()
+  with jax.transfer_guard("disallow"):
+    train_state, metrics = step(train_state, batch)
+    jax.block_until_ready(metrics)
+  assert np.isfinite(float(metrics["loss"]))
+  with pytest.raises(Exception, match="[Dd]isallowed"):  # the guard is live: numpy input refused
+    with jax.transfer_guard("disallow"):
+      step(train_state, jax.tree.map(np.asarray, batch))
+
+
 def test_masked_landmarks_get_no_gradient_in_any_stack():
   rng = np.random.default_rng(0)
   batch = _batch(size=16)

@@ -42,6 +42,9 @@ flags.DEFINE_integer("timeout", 0, "Seconds one system may take (0: no limit); a
                      "gets an error row and the next one runs.")
 flags.DEFINE_string("extra", "", "More bench_step flags for every system, e.g. "
                     "'--config.batch_size=8'.")
+flags.DEFINE_multi_string("system_extra", [], "`NAME:FLAGS`: more bench_step flags for one "
+                          "system, e.g. 'two_stream:--without=boundary_source=none' (the "
+                          "boundary map's share of its step).")
 
 def resolve(entry: str) -> tuple[str, str, tuple[str, ...]]:
   """`name` of SYSTEMS or `name=config_path` -> (name, config, bench_step head flags)."""
@@ -57,10 +60,12 @@ def resolve(entry: str) -> tuple[str, str, tuple[str, ...]]:
 def command(entry: str, json_path: str) -> list[str]:
   _, config, heads = resolve(entry)
   config += f":{FLAGS.variant}" if FLAGS.variant else ""
+  own = [f for name, _, f in (e.partition(":") for e in FLAGS.system_extra) if name == entry]
   return [sys.executable, "-m", "tools.bench_step", f"--config={config}", f"--json={json_path}",
           f"--steps={FLAGS.steps}", f"--rounds={FLAGS.rounds}",
           f"--pipeline_batches={FLAGS.pipeline_batches}",
-          f"--accelerator_dtype={FLAGS.accelerator_dtype}", *heads, *shlex.split(FLAGS.extra)]
+          f"--accelerator_dtype={FLAGS.accelerator_dtype}", *heads, *shlex.split(FLAGS.extra),
+          *(flag for f in own for flag in shlex.split(f))]
 
 
 def run_one(entry: str) -> dict:
@@ -126,6 +131,10 @@ def main(argv):
   systems = FLAGS.systems or list(benchmarking.SYSTEMS)
   for entry in systems:
     resolve(entry)  # an unknown name fails before anything runs
+  for extra in FLAGS.system_extra:
+    if extra.partition(":")[0] not in systems:
+      raise app.UsageError(f"--system_extra={extra!r}: expected NAME:FLAGS with NAME one of "
+                           f"{', '.join(systems)}")
   os.makedirs(FLAGS.out, exist_ok=True)
   rows = []
   for entry in systems:  # the table is rewritten after each system: an interruption keeps it
