@@ -1,5 +1,27 @@
-"""fashion_jax: fashion landmark, category and attribute recognition in JAX/Flax."""
+"""fashion_jax: fashion landmark, category and attribute recognition in JAX/Flax.
+
+    import fashion_jax
+    model = fashion_jax.load("workdirs/fpm")        # a run's workdir, or an export folder
+    results = model.predict(["photo.jpg"])          # named results in the photo's pixels
+
+docs/inference.md describes the results. Importing the package defines no command-line flags.
+"""
+
+import os as _os
 
 from fashion_jax import xla_options as _xla_options
 
 _xla_options.apply()  # before any JAX backend exists: XLA reads its flags once (see the module)
+
+
+def load(path: str, batch_size: int = 8):
+  """The trained model at `path`: a run's workdir (`trained.TrainedModel`: its best checkpoint,
+  else the latest) or a folder written by `fashion-jax export` (`serving.ExportedModel`, run
+  with jax, numpy and Pillow alone). Batches of `batch_size` images, the last one padded."""
+  if _os.path.exists(_os.path.join(path, "model.json")):
+    from fashion_jax import serving
+
+    return serving.ExportedModel(path, batch_size)
+  from fashion_jax import trained
+
+  return trained.TrainedModel(path, batch_size)

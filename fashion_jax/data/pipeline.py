@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 import grain
 import numpy as np
 
+from fashion_jax import inference
 from fashion_jax.data import schema, transforms
 
 # Fields passed through from the stored example unchanged.
@@ -29,7 +30,7 @@ _ORIGINAL_FIELDS = ("keypoints", "keypoints_visibility", "landmarks", "landmarks
 
 
 # `data.segmented`: the background colour of the segmented image (SisterNetwork's FCN-White).
-SEGMENT_FILL = {"white": 255, "black": 0}
+SEGMENT_FILL = inference.SEGMENT_FILL
 
 
 def segment(image: np.ndarray, mask: np.ndarray, has_mask: bool, fill: int) -> np.ndarray:

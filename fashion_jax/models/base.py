@@ -51,6 +51,8 @@ class System:
       but pixels, in the network-input frame, with `valid`).
     picture: (host batch, predictions) -> RGB image of the first examples, or None.
     batch_source: where training batches come from (default: one augmented example per row).
+    grouped_attributes: its `attribute_scores` are one softmax per attribute group (each group
+      names one class), not independent sigmoids; `fashion_jax.load`'s results say so.
   """
 
   name: str
@@ -65,3 +67,4 @@ class System:
   mean_baseline: BaselineFn
   picture: Callable[[dict, dict], np.ndarray | None] = visualize.prediction_grid
   batch_source: batch_sources.BatchSource = batch_sources.EXAMPLES
+  grouped_attributes: bool = False

@@ -183,4 +183,5 @@ SYSTEM = System(
                   "negative/image"),
     labels=("attributes",), loss=loss, predict=predict, score=score, report=report,
     best_metric=("attributes/mAP_cls", "max"), mean_baseline=mean_baseline,
-    picture=lambda batch, predictions: None, batch_source=batch_sources.CONFIGURED)
+    picture=lambda batch, predictions: None, batch_source=batch_sources.CONFIGURED,
+    grouped_attributes=True)
