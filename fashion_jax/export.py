@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 
 import jax
@@ -101,12 +102,12 @@ def main(argv):
 
   @cli.report_errors
   def run(argv):
-    if len(argv) > 1:
-      raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     unknown = sorted(set(FLAGS.platforms) - set(PLATFORMS))
-    if unknown:
-      raise app.UsageError(f"--platforms: unknown {', '.join(unknown)}; use some of "
-                           f"{', '.join(PLATFORMS)}")
+    if len(argv) > 1 or unknown:  # a bad command line: one line, exit 2 (no help text)
+      said = (f"unexpected arguments: {argv[1:]}" if len(argv) > 1 else
+              f"--platforms: unknown {', '.join(unknown)}; use some of {', '.join(PLATFORMS)}")
+      sys.stderr.write(f"error: {said}\n")
+      sys.exit(2)
     metadata = export_model(FLAGS.workdir, FLAGS.out, FLAGS.platforms)
     print(f"exported {metadata['system']} ({metadata['checkpoint']} of {FLAGS.workdir}) for "
           f"{', '.join(metadata['platforms'])} -> {FLAGS.out}")
