@@ -24,6 +24,11 @@ from fashion_jax.data import formats, geometry
 SEGMENT_FILL = {"white": 255, "black": 0}  # data.segmented: the segmented image's background
 VISIBLE_THRESHOLD = 0.3  # `visible`: the heatmap peak reaches this (training targets peak at 1)
 TOP_K = 5
+MASKS_NEEDED = (
+    "this model reads a segmented image beside the photo, so it needs a person mask per image: "
+    "give them (predict(..., masks=[...]); predict --masks=DIR of <relative path>.png, nonzero "
+    "on the person), or the FCN segmenter's converted weights to make them "
+    "(fashion_jax.load(workdir, segmenter=FILE); predict --segmenter=FILE; docs/pretrained.md)")
 
 
 class InputError(ValueError):
@@ -131,8 +136,7 @@ def prepare(image: np.ndarray, box, mask, pre: Preprocess) -> tuple[dict, np.nda
   fields = {"image": warp(image, matrix, pre.input_hw)}
   if pre.segmented:
     if mask is None:
-      raise InputError("this model reads a segmented image beside the photo: give a person mask "
-                       "per image (masks=..., or predict --masks=DIR)")
+      raise InputError(MASKS_NEEDED)
     mask = np.asarray(mask)
     mask = mask[..., :1] if mask.ndim == 3 else mask[..., None]
     if mask.shape[:2] != image.shape[:2]:
@@ -210,8 +214,7 @@ def predict(raw_fn, pre: Preprocess, names: Names, input_fields: Sequence[str], 
   if masks is not None and not pre.segmented:
     raise InputError("masks: this model reads no segmented image; leave them out")
   if pre.segmented and masks is None:
-    raise InputError("this model reads a segmented image beside the photo: give a person mask "
-                     "per image (masks=..., or predict --masks=DIR)")
+    raise InputError(MASKS_NEEDED)
   prepared = []
   for i, image in enumerate(images):
     box = None if boxes is None else boxes[i]

@@ -104,7 +104,7 @@ class Forward:
 class TrainedModel:
   """See the module docstring. Attributes: config, spec, system, checkpoint (label), step."""
 
-  def __init__(self, workdir: str, batch_size: int = 8):
+  def __init__(self, workdir: str, batch_size: int = 8, segmenter: str | None = None):
     if not os.path.isdir(workdir):
       raise FileNotFoundError(f"{workdir}: no such workdir")
     self.workdir = workdir
@@ -125,6 +125,11 @@ class TrainedModel:
     self.checkpoint = f"{which} (step {self.step})"
     self.forward = Forward.build(self.system, self.module, blank)
     self._compiled = jax.jit(self.forward.fn)
+    self.segmenter = None
+    if segmenter:  # person masks for a segmented stream, made from each photo
+      from fashion_jax.segmenter import PersonSegmenter
+
+      self.segmenter = PersonSegmenter(segmenter)
 
   def raw(self, inputs: dict) -> dict:
     """Raw predictions (network-input frame, numpy) of one padded batch of inputs."""
@@ -138,8 +143,12 @@ class TrainedModel:
     images: uint8 RGB arrays ([H, W, 3]; grey and RGBA are converted) or file paths; boxes:
     optional (x1, y1, x2, y2) garment boxes in pixels per image (None entries: whole image),
     used by the models that crop to the garment; masks: person masks [H, W] per image, needed
-    by the models that read a segmented image (SisterNetwork).
+    by the models that read a segmented image (SisterNetwork); made from each photo by the
+    FCN segmenter when the model was loaded with its weights (`segmenter=`) and none are given.
     """
+    if self.segmenter is not None and masks is None and self.preprocess.segmented:
+      images = inference.load_images(images, max_pixels)
+      masks = [self.segmenter(image) for image in images]
     return inference.predict(self.raw, self.preprocess, self.names, self.forward.input_fields,
                              self.batch_size, images, boxes, masks, top_k=top_k,
                              visible_threshold=visible_threshold, boundary_map=boundary_map,

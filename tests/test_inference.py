@@ -137,3 +137,30 @@ def test_the_docs_example_runs(fpm_workdir, tmp_path):
                         text=True, timeout=300)
   assert done.returncode == 0, done.stderr[-3000:]
   assert "neckline_left" in done.stdout
+
+
+def test_sisters_masks_come_from_the_caller_or_the_segmenter_else_a_refusal(synth_data_dir,
+                                                                            tmp_path):
+  import jax
+
+  from fashion_jax.models import backbones, weights
+  from fashion_jax.segmenter import PersonSegmenter
+
+  workdir = str(tmp_path / "sister")
+  train.train_and_evaluate(tiny_config("sister", synth_data_dir), workdir)
+  image = _images(1)[0]
+  plain = fashion_jax.load(workdir)
+  with pytest.raises(inference.InputError, match=r"masks=\[\.\.\.\].*--masks=DIR.*segmenter="
+                                                 r"FILE.*--segmenter=FILE"):
+    plain.predict([image])
+  fcn = backbones.get("fcn_resnet50").build(num_classes=21)  # random weights will do
+  variables = jax.jit(lambda: fcn.init(jax.random.PRNGKey(0), np.zeros((1, 64, 64, 3)),
+                                       train=False))()
+  weights_file = str(tmp_path / "fcn.safetensors")
+  weights.save_variables(weights_file, variables)
+  segmented = fashion_jax.load(workdir, segmenter=weights_file)
+  mask = PersonSegmenter(weights_file)(image)
+  assert mask.shape == image.shape[:2]
+  assert segmented.predict([image]) == plain.predict([image], masks=[mask])
+  person = np.ones(image.shape[:2], np.uint8)
+  assert plain.predict([image], masks=[person]) != plain.predict([image], masks=[1 - person])
