@@ -98,7 +98,9 @@ def export_model(workdir: str, out: str, platforms=PLATFORMS) -> dict:
 
 
 def main(argv):
-  from fashion_jax import cli
+  from fashion_jax import cli, writers
+
+  writers.quiet_library_logs()
 
   @cli.report_errors
   def run(argv):

@@ -175,11 +175,14 @@ def test_an_export_never_overwrites_a_folder_that_is_not_one(fpm_export, tmp_pat
 
 
 def test_the_export_command(fpm_export, tmp_path):
+  """`fashion-jax export` (the console script the install puts beside this Python) from another
+  directory, and its `python -m` form's refusal of an unknown platform."""
   workdir, _ = fpm_export
   out = tmp_path / "cmd"
-  done = subprocess.run([sys.executable, "-m", "fashion_jax.export", f"--workdir={workdir}",
-                         f"--out={out}", "--platforms=cpu"], cwd=REPO, capture_output=True,
-                        text=True, timeout=600)
+  script = os.path.join(os.path.dirname(sys.executable), "fashion-jax")
+  done = subprocess.run([script, "export", f"--workdir={workdir}", f"--out={out}",
+                         "--platforms=cpu"], cwd=tmp_path, capture_output=True, text=True,
+                        timeout=600)
   assert done.returncode == 0, done.stderr[-2000:]
   assert "exported fpm" in done.stdout and json.load(open(out / "model.json"))["platforms"] == [
       "cpu"]
@@ -187,3 +190,5 @@ def test_the_export_command(fpm_export, tmp_path):
                         f"--out={out}", "--platforms=gpu"], cwd=REPO, capture_output=True,
                        text=True, timeout=600)
   assert bad.returncode == 2 and "--platforms: unknown gpu" in bad.stderr
+  unknown = subprocess.run([script, "exprot"], capture_output=True, text=True, timeout=60)
+  assert unknown.returncode == 2 and "unknown subcommand 'exprot'" in unknown.stderr
