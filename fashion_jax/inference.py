@@ -173,7 +173,7 @@ def named(raw: dict, matrix: np.ndarray, names: Names, *, top_k: int = TOP_K,
     if kind in raw:
       scores = raw[f"{kind[:-1]}_scores"]
       out[kind] = _points(raw[kind], scores, getattr(names, kind), matrix, visible_threshold)
-  if "category_scores" in raw:
+  if "category_scores" in raw and "binary_scores" not in raw:  # DCSA's category: under dcsa
     out["category"] = _top(raw["category_scores"], names.categories, top_k)
   if "attribute_scores" in raw and names.grouped_attributes:
     scores, groups = raw["attribute_scores"], np.asarray(names.attribute_groups)

@@ -1,15 +1,18 @@
-r"""Inference on image files with a trained run: JSON of predictions and overlay pictures.
+r"""Predictions for image files with a trained model: JSON, one overlay picture per image, and
+optionally the benchmarks' own list formats.
 
-  python -m fashion_jax.predict --workdir=W --images='photos/*.jpg' --out=predictions/
+  python -m fashion_jax.predict --workdir=W --images=photos/ --out=P
+  python -m fashion_jax.predict --workdir=EXPORT --images='a/*.jpg,b/*.png' --out=P
 
-Uses the run's config and its best checkpoint (else the latest); the dataset need not be on
-disk. Each image is prepared as in evaluation (the whole image, or, for systems that crop to the
-garment, a box given with `--boxes=boxes.csv`, rows `file,x1,y1,x2,y2` in pixels, an optional
-header row); point predictions are mapped back to the original image's pixels. Writes
-`predictions.json` ({file: {name: value}}) and `<stem>.png` overlays for every usable image.
-An image that cannot be used (truncated or corrupt, over `--max_pixels`, no row in the boxes
-file, a box outside it) is skipped and listed with the reason in `skipped.json`; the others are
-predicted all the same, and the exit status is then 3 (0 when every image was used).
+`--workdir` is a run's workdir or an export folder (`fashion_jax.load`). `--images` is a folder
+(searched recursively) or comma-separated globs. Outputs mirror the images' paths relative to
+their root (the folder given, else the common folder of the matches): `P/predictions.json`
+keyed by that path, `P/<path without extension>.png` overlays, and `P/skipped.json` for the
+images that could not be used (undecodable, over `--max_pixels`, a folder, no box row, no
+mask); the others are predicted all the same and the exit status is then 3. docs/inference_cli.md
+describes the files and the writers (`--fashionai_csv`, `--deepfashion_landmarks`,
+`--deepfashion_categories`). Exit statuses: 0 done, 1 an error the message explains (no
+checkpoint, a damaged export, a malformed boxes file), 2 a bad command line, 3 some skipped.
 """
 
 from __future__ import annotations
@@ -18,204 +21,377 @@ import csv
 import glob
 import json
 import os
+import posixpath
 import sys
 
-import jax
 import numpy as np
 import PIL.Image
 import tqdm
 from absl import app, flags, logging
 
-from fashion_jax import checkpoints, cli, compile_cache, models, state, steps, visualize, writers
-from fashion_jax import run as run_lib
-from fashion_jax.data import formats, pipeline, schema, transforms
+import fashion_jax
+from fashion_jax import cli, compile_cache, inference, prediction_lists, visualize, writers
+from fashion_jax.data import formats
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Workdir of a trained run.")
-flags.DEFINE_string("images", None, "Glob of image files.")
+flags.DEFINE_string("workdir", None, "A run's workdir, or an export folder (fashion-jax export).")
+flags.DEFINE_string("images", None, "A folder (searched recursively for .jpg .jpeg .png .bmp "
+                    ".webp) or comma-separated globs.")
 flags.DEFINE_string("out", "predictions", "Output directory.")
-flags.DEFINE_string("boxes", None, "Optional CSV of file,x1,y1,x2,y2 garment boxes.")
+flags.DEFINE_string("boxes", None, "CSV of file,x1,y1,x2,y2 garment boxes in pixels, `file` the "
+                    "image's path relative to the images' root; for models that crop to the "
+                    "garment. An image without a row is skipped.")
+flags.DEFINE_string("masks", None, "Folder of person masks, <relative path without extension>"
+                    ".png (nonzero = person), for models that read a segmented image.")
+flags.DEFINE_string("segmenter", None, "The FCN segmenter's converted weights: person masks "
+                    "made from each photo, for models that read a segmented image (instead of "
+                    "--masks; a workdir only, not an export).")
 flags.DEFINE_integer("batch_size", 8, "Images per forward pass.", lower_bound=1)
 flags.DEFINE_integer("max_pixels", formats.DEFAULT_MAX_PIXELS,
                      "Images with more pixels (width x height, read from the header before "
                      "decoding) are skipped.", lower_bound=1)
+flags.DEFINE_integer("top_k", inference.TOP_K, "Categories listed per image.", lower_bound=1)
+flags.DEFINE_float("visible_threshold", inference.VISIBLE_THRESHOLD,
+                   "A point is visible when its confidence (heatmap peak) reaches this.")
+flags.DEFINE_string("fashionai_csv", None, "Also write the FashionAI challenge submission CSV.")
+flags.DEFINE_string("deepfashion_landmarks", None, "Also write a DeepFashion list_landmarks.txt.")
+flags.DEFINE_string("deepfashion_categories", None,
+                    "Also write a DeepFashion list_category_img.txt.")
 
 SOME_SKIPPED = 3  # exit status: finished, but some images were skipped (skipped.json)
-
-
-class Predictor:
-  """A trained run's model as a function of original images."""
-
-  def __init__(self, workdir: str):
-    self.config = run_lib.load_config(workdir)
-    self.system = models.get_system(self.config.system)
-    self.spec = run_lib.load_dataset_spec(workdir)
-    self.module = self.system.make_module(self.config.model, self.spec)
-    self.example_fn = pipeline.make_example_fn(self.config.data, train=False)
-    ckpt = checkpoints.Checkpointer(workdir, *self.system.best_metric)
-    try:
-      self.variables = _restore_variables(ckpt, self._init_variables(), workdir)
-    finally:
-      ckpt.close()
-    self._apply = steps.compile_predict_step(self.module, self.system)
-
-  def _example(self, image: np.ndarray, box=None) -> dict:
-    example = schema.empty_example(self.spec.num_attributes)
-    example.update(image=image, mask=np.zeros((*image.shape[:2], 1), np.uint8))
-    if box is not None:
-      example.update(bbox=np.asarray(box, np.float32), has_bbox=np.bool_(True))
-    return self.example_fn(example, np.random.default_rng(0))
-
-  def _init_variables(self) -> dict:
-    """The structure the checkpoint is restored into (its values are replaced)."""
-    return state.init_variables(
-        self.module, self.system.batch_fields,
-        self.system.batch_source.blank_example(self.config.data, self.spec), 0)
-
-  def __call__(self, images: list[np.ndarray], boxes=None) -> tuple[list[dict], dict]:
-    """RGB uint8 images -> per image {prediction name: value}, points in original pixels;
-    also returns the prepared batch and raw predictions (network-input frame) for drawing."""
-    examples = [self._example(img, None if boxes is None else boxes[i])
-                for i, img in enumerate(images)]
-    batch = {k: np.stack([np.asarray(e[k]) for e in examples]) for k in examples[0]}
-    raw = jax.tree.map(np.asarray, self._apply(self.variables, {
-        k: batch[k] for k in self.system.batch_fields if k in batch}))
-    out = [{} for _ in images]
-    for name, value in raw.items():
-      if value.ndim >= 3 and value.shape[-1] == 2:  # point sets: back to original pixels
-        flat = value.reshape(len(value), -1, 2)  # [B, L, 2] or per stage [B, T, L, 2]
-        value = transforms.to_original(flat, batch["transform"]).reshape(value.shape)
-      for i in range(len(images)):
-        out[i][name] = value[i].tolist()
-    return out, {"batch": batch, "raw": raw}
-
-
-def _restore_variables(ckpt, template, workdir: str) -> dict:
-  """The best checkpoint's variables, else (none, or it does not restore) the latest's."""
-  if ckpt.best_step() is not None:
-    try:
-      return ckpt.restore_best(template)
-    except checkpoints.CheckpointError as e:
-      if ckpt.latest_step() is None:
-        raise
-      logging.warning("%s; using the latest checkpoint (step %d)", e, ckpt.latest_step())
-  if ckpt.latest_step() is None:
-    raise FileNotFoundError(f"no checkpoint in {workdir}: train first")
-  return _variables_from_state(ckpt, template)
-
-
-def _variables_from_state(ckpt, template):
-  """Model variables out of the latest train state (no optimiser structure needed)."""
-  import orbax.checkpoint as ocp
-
-  restored = ckpt.latest.restore(ckpt.latest_step(), args=ocp.args.StandardRestore())
-  return {k: restored[k] for k in template if k in restored}
-
-
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 BOXES_HEADER = ["file", "x1", "y1", "x2", "y2"]
+MAX_REPORTED_ROWS = 10  # box rows for images not given: named one per line up to this many
 
 
-def read_boxes(path: str) -> dict[str, list[float]]:
-  """{file name: [x1, y1, x2, y2]} of a boxes CSV; a malformed row is refused with its line."""
-  boxes, lines = {}, {}
+class CommandLineError(Exception):
+  """A command line that cannot work (exit status 2); the message names the flag."""
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs
+
+
+def find_images(spec: str, out_dir: str) -> tuple[list[str], str]:
+  """(image paths in a stable order, their root folder) for `--images`: a folder (its images,
+  recursively; the root is the folder) or comma-separated globs (every match, folders too, so
+  that they are reported; the root is the common folder). Nothing under `out_dir` is an input
+  (a rerun must not read its own overlays)."""
+  out = os.path.abspath(out_dir)
+  outside = lambda p: os.path.commonpath([os.path.abspath(p), out]) != out
+  if os.path.isdir(spec):
+    paths = []
+    for folder, dirs, files in os.walk(spec):
+      dirs[:] = sorted(d for d in dirs if outside(os.path.join(folder, d)))
+      paths += [os.path.join(folder, f) for f in sorted(files)
+                if f.lower().endswith(IMAGE_EXTENSIONS)]
+    if not paths:
+      kinds = ", ".join(IMAGE_EXTENSIONS)
+      raise CommandLineError(f"--images={spec}: the folder holds no image ({kinds}, any case) "
+                             "in it or its subfolders")
+    return paths, os.path.abspath(spec)
+  patterns = [p.strip() for p in spec.split(",") if p.strip()]
+  if not patterns:
+    raise CommandLineError("--images is empty: give a folder or globs")
+  paths, seen = [], set()
+  for pattern in patterns:
+    matches = [m for m in sorted(glob.glob(pattern, recursive=True)) if outside(m)]
+    if not matches:
+      raise CommandLineError(f"--images: {pattern!r} matches no file")
+    for m in matches:
+      if os.path.abspath(m) not in seen:
+        seen.add(os.path.abspath(m))
+        paths.append(m)
+  return paths, os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths])
+
+
+def relative_name(path: str, root: str) -> str:
+  """The name of an image in every output: its path relative to `root`, with / separators."""
+  return os.path.relpath(os.path.abspath(path), root).replace(os.sep, "/")
+
+
+def overlay_names(names: list[str]) -> dict[str, str]:
+  """{relative name: overlay file}: the name with .png for its extension, or with .png added
+  where two inputs differ in their extension only (a.jpg, a.png)."""
+  stems = [posixpath.splitext(n)[0] for n in names]
+  return {n: f"{s}.png" if stems.count(s) == 1 else f"{n}.png"
+          for n, s in zip(names, stems, strict=True)}
+
+
+def _box_key(name: str) -> str:
+  return posixpath.normpath(name.strip().replace("\\", "/"))
+
+
+def read_box_rows(path: str) -> dict[str, tuple[int, list[float]]]:
+  """{relative name: (line, [x1, y1, x2, y2])} of a boxes CSV. A first row whose box columns are
+  not numbers is a header; a malformed row is refused naming its line."""
+  rows = {}
   with open(path, newline="") as f:
-    for line, row in enumerate(csv.reader(f), 1):
-      if line == 1 and [c.strip() for c in row] == BOXES_HEADER:
+    reader = csv.reader(f)
+    for row in reader:
+      line = reader.line_num
+      if not any(c.strip() for c in row):
         continue
       if len(row) != 5:
         raise ValueError(f"{path}:{line}: expected file,x1,y1,x2,y2, got {len(row)} columns")
       try:
         box = [float(v) for v in row[1:]]
       except ValueError:
-        raise ValueError(f"{path}:{line}: non-numeric box {row[1:]}") from None
-      name = os.path.basename(row[0])
+        if not rows and line == 1:  # a header
+          if [c.strip() for c in row] != BOXES_HEADER:
+            sys.stderr.write(f"note: {path}:1: header {','.join(row)} taken as "
+                             "file,x1,y1,x2,y2 (the columns are read in that order)\n")
+          continue
+        raise ValueError(f"{path}:{line}: non-numeric box {row[1:]}; expected the columns "
+                         "file,x1,y1,x2,y2 (x1..y2 in pixels)") from None
+      name = _box_key(row[0])
       if not all(np.isfinite(box)) or box[2] <= box[0] or box[3] <= box[1]:
         raise ValueError(f"{path}:{line}: box {box} is not finite with x2 > x1 and y2 > y1")
-      if name in boxes:
+      if name in rows:
         raise ValueError(f"{path}:{line}: a second box for {name} (first on line "
-                         f"{lines[name]})")
-      boxes[name], lines[name] = box, line
-  if not boxes:
+                         f"{rows[name][0]})")
+      rows[name] = (line, box)
+  if not rows:
     raise ValueError(f"{path}: no boxes")
-  return boxes
+  return rows
 
 
-def load_input(path: str, boxes: dict | None, max_pixels: int):
-  """(RGB image, box or None) of one file; ValueError (ImageError) saying why it is unusable."""
+def read_boxes(path: str) -> dict[str, list[float]]:
+  """{relative name: [x1, y1, x2, y2]} of a boxes CSV (see `read_box_rows`)."""
+  return {name: box for name, (_, box) in read_box_rows(path).items()}
+
+
+def report_unused_rows(path: str, rows: dict, names: list[str], root: str) -> None:
+  """Names on stderr the box rows for images that are not among the inputs (they are ignored)."""
+  given = set(names)
+  unused = [(line, name) for name, (line, _) in rows.items() if name not in given]
+  for line, name in unused[:MAX_REPORTED_ROWS]:
+    sys.stderr.write(f"warning: {path}:{line}: {name} is not among the images (names are "
+                     f"relative to {root}); row ignored\n")
+  if len(unused) > MAX_REPORTED_ROWS:
+    sys.stderr.write(f"warning: {path}: {len(unused) - MAX_REPORTED_ROWS} more rows for "
+                     "images not given; ignored\n")
+
+
+def read_mask(masks_dir: str, name: str, image_hw: tuple[int, int], max_pixels: int):
+  """[H, W] uint8 person mask (1 = person) of image `name`; ValueError saying why not."""
+  path = formats.mask_path(masks_dir, name)
+  if not path.is_file():
+    raise ValueError(f"no mask {path} (--masks holds <relative path without extension>.png "
+                     "per image)")
+  mask = formats.read_rgb(path, max_pixels).max(axis=-1) > 0  # any non-black pixel
+  if mask.shape != tuple(image_hw):
+    raise ValueError(f"mask {path} is {mask.shape[1]}x{mask.shape[0]} but the image is "
+                     f"{image_hw[1]}x{image_hw[0]}")
+  return mask.astype(np.uint8)
+
+
+def load_input(path: str, name: str, boxes: dict | None, masks_dir: str | None,
+               max_pixels: int) -> tuple:
+  """(RGB image [H, W, 3], box or None, mask [H, W] or None) of one input; ValueError (an
+  ImageError for the image itself) saying why it cannot be used."""
+  if os.path.isdir(path):
+    raise ValueError(f"{path}: a folder, not an image")
   image = formats.read_rgb(path, max_pixels)
-  if boxes is None:
-    return image, None
-  box = boxes.get(os.path.basename(path))
-  if box is None:
-    raise ValueError(f"{path}: no row for {os.path.basename(path)} in {FLAGS.boxes}")
   h, w = image.shape[:2]
-  if box[0] >= w or box[1] >= h or box[2] <= 0 or box[3] <= 0:
-    raise ValueError(f"{path}: box {box} lies outside the {w}x{h} image")
-  return image, box
+  box = None
+  if boxes is not None:
+    box = boxes.get(name)
+    if box is None:
+      raise ValueError(f"{path}: no row for {name} in the --boxes file")
+    if box[0] >= w or box[1] >= h or box[2] <= 0 or box[3] <= 0:
+      raise ValueError(f"{path}: box {box} lies outside the {w}x{h} image")
+  mask = None if masks_dir is None else read_mask(masks_dir, name, (h, w), max_pixels)
+  return image, box, mask
 
 
-def write_outputs(predictor, chunk, outputs, drawn, results: dict) -> None:
-  """Records each image's predictions and writes its overlay picture."""
-  for i, (path, out) in enumerate(zip(chunk, outputs, strict=True)):
-    results[path] = out
-    points = {k: v[i:i + 1] for k, v in drawn["raw"].items()}
-    batch = {k: v[i:i + 1] for k, v in drawn["batch"].items()}
-    for name in ("keypoints", "landmarks"):  # no ground truth: draw predictions only
-      batch[f"{name}_visibility"] = np.full_like(batch[f"{name}_visibility"], schema.VISIBLE)
-      batch[name] = points[name] if name in points else batch[name]
-    picture = visualize.prediction_grid(batch, points, n=1)
-    if picture is not None:
-      stem = os.path.splitext(os.path.basename(path))[0]
-      visualize.save_png(os.path.join(FLAGS.out, f"{stem}.png"), picture)
+# --------------------------------------------------------------------------------------------
+# The model
 
 
-def _write_json(path: str, value) -> None:
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(value, f, indent=1)
-  os.replace(tmp, path)
+def system_name(model) -> str:
+  return str(getattr(model.system, "name", model.system))
+
+
+def predicted_fields(model) -> set[str]:
+  """The result fields the model gives (one blank image through it: the same compiled program
+  as the real batches, so it costs one batch)."""
+  h, w = model.preprocess.input_hw
+  masks = [np.ones((h, w), np.uint8)] if model.preprocess.segmented else None
+  return set(model.predict([np.zeros((h, w, 3), np.uint8)], masks=masks)[0])
+
+
+def check_model(model, boxes: bool, masks: bool, writer_flags: dict[str, str]) -> None:
+  """Refuses (CommandLineError) flags that this model cannot use."""
+  pre, system = model.preprocess, system_name(model)
+  if boxes and pre.crop != "bbox":
+    raise CommandLineError(f"--boxes: this {system} model reads the whole image (its crop rule "
+                           f"is {pre.crop!r}), so boxes would be ignored; leave --boxes out")
+  if pre.segmented and not masks and getattr(model, "segmenter", None) is None:
+    raise CommandLineError(
+        f"this {system} model reads a segmented image beside the photo (background filled "
+        f"{pre.segmented}), so it needs a person mask per image: give --masks=DIR with "
+        "DIR/<image path relative to the images' root, without extension>.png (nonzero = "
+        "person), e.g. from tools/segment.py, or --segmenter=FILE, the FCN segmenter's "
+        "converted weights, to make them from the photos (docs/pretrained.md)")
+  if masks and not pre.segmented:
+    raise CommandLineError(f"--masks: this {system} model reads no segmented image; leave "
+                           "--masks out")
+  if writer_flags:
+    fields = predicted_fields(model)
+    for flag in writer_flags:
+      needed = prediction_lists.NEEDS[flag]
+      if needed not in fields:
+        raise CommandLineError(f"--{flag}: this {system} model predicts no {needed} (it gives "
+                               f"{', '.join(sorted(fields))})")
+
+
+def predict_chunk(model, chunk: list[tuple], options: dict) -> list[tuple[str, object]]:
+  """[(name, result or the InputError that refused it)] for [(name, image, box, mask)]. One
+  call per chunk; should the model refuse it, each image alone, so one bad image costs only
+  itself."""
+  names, images, boxes, masks = zip(*chunk, strict=True)
+  kwargs = dict(boxes=None if boxes[0] is None else list(boxes),
+                masks=None if masks[0] is None else list(masks), **options)
+  try:
+    return list(zip(names, model.predict(list(images), **kwargs), strict=True))
+  except inference.InputError:
+    if len(chunk) == 1:
+      raise
+  out = []
+  for item in chunk:
+    try:
+      out += predict_chunk(model, [item], options)
+    except inference.InputError as e:
+      out.append((item[0], e))
+  return out
+
+
+def json_result(result: dict) -> dict:
+  """A result as JSON values: tuples become lists, the boundary map (an array) is left out."""
+  return json.loads(json.dumps({k: v for k, v in result.items() if k != "boundary_map"}))
+
+
+def run(model, inputs: list[tuple[str, str]], out_dir: str, boxes: dict | None = None,
+        masks_dir: str | None = None, *, batch_size: int = 8,
+        max_pixels: int = formats.DEFAULT_MAX_PIXELS, **options) -> tuple[dict, dict]:
+  """Predicts `inputs` [(path, relative name)] and writes their overlays under `out_dir`.
+
+  Returns ({name: JSON result}, {name: why it was skipped}), both in input order.
+  """
+  options = dict(options, boundary_map=True, max_pixels=max_pixels)  # a map where there is one
+  pictures = overlay_names([name for _, name in inputs])
+  results, skipped, chunk = {}, {}, []
+
+  def flush():
+    images = {name: image for name, image, _, _ in chunk}
+    for name, result in predict_chunk(model, chunk, options):
+      if isinstance(result, Exception):
+        skipped[name] = str(result)
+        continue
+      picture = visualize.overlay_on_original(images[name], result, show_crop=boxes is not None)
+      path = os.path.join(out_dir, pictures[name])
+      os.makedirs(os.path.dirname(path), exist_ok=True)
+      visualize.save_png(path, picture)
+      results[name] = json_result(result)
+    chunk.clear()
+
+  for path, name in tqdm.tqdm(inputs, desc="predict", disable=len(inputs) < 2 * batch_size):
+    try:
+      chunk.append((name, *load_input(path, name, boxes, masks_dir, max_pixels)))
+    except ValueError as e:  # an unusable image: listed, the others go on
+      skipped[name] = str(e)
+      logging.warning("skipped %s", e)
+    if len(chunk) == batch_size:
+      flush()
+  if chunk:
+    flush()
+  order = {name: i for i, (_, name) in enumerate(inputs)}
+  return (dict(sorted(results.items(), key=lambda kv: order[kv[0]])),
+          dict(sorted(skipped.items(), key=lambda kv: order[kv[0]])))
+
+
+# --------------------------------------------------------------------------------------------
+# The command
+
+
+def json_text(mapping: dict) -> str:
+  """{name: value} as JSON with one line per name (grep-able; `json.load` reads it)."""
+  return "{\n" + ",\n".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in mapping.items()
+                             ) + "\n}\n"
+
+
+def check_list_names(writer_flags: dict[str, str], names: list[str]) -> None:
+  """DeepFashion's lists are split on whitespace, so names with spaces cannot go in them."""
+  spaced = [n for n in names if any(c.isspace() for c in n)]
+  for flag in ("deepfashion_landmarks", "deepfashion_categories"):
+    if flag in writer_flags and spaced:
+      raise CommandLineError(f"--{flag}: DeepFashion's lists separate columns by whitespace, "
+                             f"so {spaced[0]!r} ({len(spaced)} names with spaces) cannot be "
+                             "written; rename those files")
+
+
+def _inputs_and_boxes() -> tuple[list[tuple[str, str]], dict | None]:
+  paths, root = find_images(FLAGS.images, FLAGS.out)
+  inputs = [(p, relative_name(p, root)) for p in paths]
+  if not FLAGS.boxes:
+    return inputs, None
+  rows = read_box_rows(FLAGS.boxes)
+  report_unused_rows(FLAGS.boxes, rows, [n for _, n in inputs], root)
+  return inputs, {name: box for name, (_, box) in rows.items()}
+
+
+def _predict_command() -> int:
+  inputs, boxes = _inputs_and_boxes()
+  writer_flags = {f: getattr(FLAGS, f) for f in prediction_lists.NEEDS if getattr(FLAGS, f)}
+  check_list_names(writer_flags, [n for _, n in inputs])
+  if FLAGS.masks and not os.path.isdir(FLAGS.masks):
+    raise CommandLineError(f"--masks={FLAGS.masks}: no such folder")
+  model = fashion_jax.load(FLAGS.workdir, FLAGS.batch_size, segmenter=FLAGS.segmenter)
+  check_model(model, boxes is not None, bool(FLAGS.masks), writer_flags)
+  if model.preprocess.crop == "bbox" and boxes is None:
+    sys.stderr.write(f"note: this {system_name(model)} model was trained on garment crops; "
+                     "without --boxes it reads each whole image\n")
+  os.makedirs(FLAGS.out, exist_ok=True)
+  results, skipped = run(model, inputs, FLAGS.out, boxes, FLAGS.masks,
+                         batch_size=FLAGS.batch_size, max_pixels=FLAGS.max_pixels,
+                         top_k=FLAGS.top_k, visible_threshold=FLAGS.visible_threshold)
+  return _write_files(model, inputs, results, skipped, writer_flags)
+
+
+def _write_files(model, inputs, results: dict, skipped: dict, writer_flags: dict) -> int:
+  """predictions.json, the writers' files and skipped.json; the exit status."""
+  prediction_lists.write_atomic(os.path.join(FLAGS.out, "predictions.json"), json_text(results))
+  print(f"{len(results)} images ({model.checkpoint}) -> {FLAGS.out}/predictions.json")
+  parents = {n: os.path.basename(os.path.dirname(os.path.abspath(p))) for p, n in inputs}
+  for flag, path in writer_flags.items():
+    prediction_lists.write(flag, path, results, model.names.categories, parents)
+    print(f"--{flag}: {len(results)} images -> {path}")
+  skipped_path = os.path.join(FLAGS.out, "skipped.json")
+  if not skipped:
+    if os.path.exists(skipped_path):  # a previous run's list would mislead
+      os.remove(skipped_path)
+    return 0
+  prediction_lists.write_atomic(skipped_path, json_text(skipped))
+  print(f"{len(skipped)} images skipped, with the reasons, in {skipped_path}")
+  return SOME_SKIPPED
 
 
 @cli.report_errors
 def main(argv):
-  del argv
+  if len(argv) > 1:
+    sys.stderr.write(f"error: unexpected arguments {argv[1:]} (several globs: one --images "
+                     "value, comma-separated and quoted)\n")
+    sys.exit(2)
   writers.quiet_library_logs()
   compile_cache.enable()
-  files = sorted(glob.glob(FLAGS.images))
-  if not files:
-    raise app.UsageError(f"no files match {FLAGS.images!r}")
-  boxes = read_boxes(FLAGS.boxes) if FLAGS.boxes else None
   PIL.Image.MAX_IMAGE_PIXELS = None  # --max_pixels is the one limit (Pillow's is lower)
-  predictor = Predictor(FLAGS.workdir)
-  if boxes is not None and predictor.config.data.crop != "bbox":
-    raise app.UsageError(f"--boxes: this run's model reads the whole image (data.crop = "
-                         f"{predictor.config.data.crop!r}), so boxes would be ignored; leave "
-                         "--boxes out")
-  os.makedirs(FLAGS.out, exist_ok=True)
-  results, skipped, chunk = {}, {}, []
-
-  def flush():
-    outputs, drawn = predictor([image for _, image, _ in chunk],
-                               None if boxes is None else [box for _, _, box in chunk])
-    write_outputs(predictor, [path for path, _, _ in chunk], outputs, drawn, results)
-    chunk.clear()
-
-  for path in tqdm.tqdm(files, desc="predict", disable=len(files) < 2 * FLAGS.batch_size):
-    try:
-      chunk.append((path, *load_input(path, boxes, FLAGS.max_pixels)))
-    except ValueError as e:  # an unusable image: listed, the others go on
-      skipped[path] = str(e)
-      logging.warning("skipped %s", e)
-    if len(chunk) == FLAGS.batch_size:
-      flush()
-  if chunk:
-    flush()
-  _write_json(os.path.join(FLAGS.out, "predictions.json"), results)
-  print(f"{len(results)} images -> {FLAGS.out}/predictions.json")
-  if skipped:
-    _write_json(os.path.join(FLAGS.out, "skipped.json"), skipped)
-    print(f"{len(skipped)} images skipped, with the reasons, in {FLAGS.out}/skipped.json")
-    sys.exit(SOME_SKIPPED)
+  try:
+    status = _predict_command()
+  except CommandLineError as e:
+    sys.stderr.write(f"error: {e}\n")
+    sys.exit(2)
+  sys.exit(status)
 
 
 if __name__ == "__main__":

@@ -75,19 +75,30 @@ def variables_of(state: TrainState) -> dict:
 
 def restore_or_init(run) -> tuple[TrainState, int]:
   """The run's newest checkpoint that restores (see `Checkpointer.restore_newest`), else its
-  initial state; and the index of the phase whose optimiser the state holds."""
-  variables = run.init_variables()
+  initial state; and the index of the phase whose optimiser the state holds.
 
+  A checkpoint is restored into an abstract state (`jax.eval_shape`, replicated over the mesh):
+  nothing is initialised, compiled or loaded from pretrained files only to be overwritten.
+  """
   def owner_of(step: int) -> int:  # a checkpoint at a phase's end holds that phase's optimiser
     return optim.phase_at(run.phases, max(step - 1, 0))
 
-  def initial(owner: int) -> TrainState:
+  def initial(owner: int, variables: dict) -> TrainState:
     tx = optim.make_optimizer(run.phases[owner], variables["params"])
-    return sharding.put_replicated(create_state(variables, tx, run.config.seed), run.mesh)
+    return create_state(variables, tx, run.config.seed)
 
-  restored, step = run.checkpointer.restore_newest(lambda s: initial(owner_of(s)))
+  abstract_variables = jax.eval_shape(lambda: init_variables(
+      run.module, run.system.batch_fields, run.blank_example(), run.config.seed))
+  replicated = sharding.replicated(run.mesh)
+
+  def template(step: int) -> TrainState:
+    shapes = jax.eval_shape(lambda: initial(owner_of(step), abstract_variables))
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
+                        shapes)
+
+  restored, step = run.checkpointer.restore_newest(template)
   if step is None:
-    return initial(0), 0
+    return sharding.put_replicated(initial(0, run.init_variables()), run.mesh), 0
   logging.info("resuming from step %d (phase %s)", step, run.phases[owner_of(step)].name)
   return restored, owner_of(step)
 

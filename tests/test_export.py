@@ -113,7 +113,8 @@ def test_the_export_serves_the_workdirs_results_without_flax(system, synth_data_
           "mtct": {"attribute_groups"}}[system]
   assert want <= set(first)
   if "dcsa" in first:
-    assert list(first["dcsa"]) == list(schema.DCSA_LABELS)
+    assert list(first["dcsa"]) == list(schema.DCSA_LABELS) and "category" not in first
+    assert first["dcsa"]["category"][0] in schema.DCSA_MULTICLASS_LABELS["category"]
   if "attribute_groups" in first:
     assert list(first["attribute_groups"]) == list(metadata["names"]["attribute_group_names"])
   if "category" in first:

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import fashion_jax
 from fashion_jax import checkpoints, config_check, evaluate, predict, train
 from fashion_jax import run as run_lib
 from fashion_jax.data import formats
@@ -197,9 +198,9 @@ def test_an_unreadable_best_checkpoint_falls_back_to_the_latest(tiny_fpm_config,
   _damage(os.path.join(best, os.listdir(best)[0]), "truncate")
   results = evaluate.evaluate_workdir(workdir)
   assert "fpm (step 6, latest: the best checkpoint does not restore)" in results
-  predictor = predict.Predictor(workdir)  # also falls back, with a warning
-  out, _ = predictor([np.zeros((40, 30, 3), np.uint8)])
-  assert len(out[0]["keypoints"]) == 24
+  model = fashion_jax.load(workdir)  # also falls back, with a warning, and says so
+  (result,) = model.predict([np.zeros((40, 30, 3), np.uint8)])
+  assert len(result["keypoints"]) == 24 and model.checkpoint == "latest (step 6)"
 
 
 KILL_AT_COMMIT = """
