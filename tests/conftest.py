@@ -84,3 +84,15 @@ def toy_config_file(tmp_path, synth_data_dir):
         return c
       """))
   return str(path)
+
+
+@pytest.fixture(scope="session")
+def fpm_workdir(synth_data_dir, tmp_path_factory):
+  """A toy FPM run (keypoints, whole-image crop) trained for 2 steps: a workdir to predict with."""
+  from tiny_systems import tiny_config
+
+  from fashion_jax import train
+
+  workdir = str(tmp_path_factory.mktemp("fpm") / "run")
+  train.train_and_evaluate(tiny_config("fpm", synth_data_dir), workdir)
+  return workdir

@@ -106,6 +106,7 @@ def test_the_export_serves_the_workdirs_results_without_flax(system, synth_data_
       a, b = _flat(ours), _flat(theirs)
       assert a.keys() == b.keys()
       np.testing.assert_allclose([b[k] for k in a], list(a.values()), atol=1e-5, rtol=1e-5)
+  _predict_command_reads_the_export(system, folder, arrays, tmp_path, expected)
   # Each system's own named fields.
   first = expected[0]
   want = {"fpm": {"keypoints"}, "landmark_attention": {"landmarks", "category", "attributes"},
@@ -120,6 +121,36 @@ def test_the_export_serves_the_workdirs_results_without_flax(system, synth_data_
   if "category" in first:
     probabilities = [p for _, p in first["category"]]
     assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1 + 1e-6
+
+
+def _predict_command_reads_the_export(system, folder, arrays, tmp_path, expected):
+  """`python -m fashion_jax.predict --workdir=EXPORT`: the same results, one overlay per photo
+  at its own size, names mirroring the photos' relative paths."""
+  from PIL import Image
+
+  photos, masks = tmp_path / "photos", tmp_path / "masks"
+  for i in range(8):
+    name = f"{'ab'[i % 2]}/{i}.png"
+    (photos / name).parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arrays[f"image{i}"]).save(photos / name)
+    if system == "sister":
+      (masks / name).parent.mkdir(parents=True, exist_ok=True)
+      Image.fromarray(arrays[f"mask{i}"] * 255).save(masks / name)
+  out = tmp_path / "predicted"
+  flags = [f"--masks={masks}"] if system == "sister" else []
+  done = subprocess.run([sys.executable, "-m", "fashion_jax.predict", f"--workdir={folder}",
+                         f"--images={photos}", f"--out={out}", *flags], cwd=REPO,
+                        capture_output=True, text=True, timeout=600)
+  assert done.returncode == 0, done.stderr[-3000:]
+  predicted = json.loads((out / "predictions.json").read_text())
+  assert sorted(predicted) == sorted(f"{'ab'[i % 2]}/{i}.png" for i in range(8))
+  for i in range(8):
+    name = f"{'ab'[i % 2]}/{i}.png"
+    a, b = _flat(expected[i]), _flat(predicted[name])
+    assert a.keys() == b.keys()
+    np.testing.assert_allclose([b[k] for k in a], list(a.values()), atol=1e-5, rtol=1e-5)
+    overlay = Image.open(out / name)
+    assert overlay.size == Image.open(photos / name).size
 
 
 @pytest.fixture(scope="module")

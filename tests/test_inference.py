@@ -19,13 +19,6 @@ from fashion_jax.data import geometry, schema
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(scope="module")
-def fpm_workdir(synth_data_dir, tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp("fpm") / "run")
-  train.train_and_evaluate(tiny_config("fpm", synth_data_dir), workdir)
-  return workdir
-
-
 def _images(n, seed=0):
   rng = np.random.default_rng(seed)
   return [rng.integers(0, 256, (40 + 7 * i, 60 - 3 * i, 3), dtype=np.uint8) for i in range(n)]
@@ -164,3 +157,35 @@ def test_sisters_masks_come_from_the_caller_or_the_segmenter_else_a_refusal(synt
   assert segmented.predict([image]) == plain.predict([image], masks=[mask])
   person = np.ones(image.shape[:2], np.uint8)
   assert plain.predict([image], masks=[person]) != plain.predict([image], masks=[1 - person])
+
+
+def test_the_installed_package_loads_predicts_and_exports_outside_the_repository(fpm_workdir,
+                                                                                 tmp_path):
+  """A wheel of the package (not the editable checkout), installed into a folder of its own and
+  run from another directory: load, predict, and the `fashion-jax export` console script."""
+  wheels, target = tmp_path / "wheels", tmp_path / "site"
+  built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                          "--no-build-isolation", "-q", "-w", str(wheels), REPO],
+                         capture_output=True, text=True, timeout=600)
+  assert built.returncode == 0, built.stderr[-2000:]
+  (wheel,) = wheels.glob("fashion_jax-*.whl")
+  installed = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q",
+                              "--target", str(target), str(wheel)], capture_output=True,
+                             text=True, timeout=600)
+  assert installed.returncode == 0, installed.stderr[-2000:]
+  env = {**os.environ, "PYTHONPATH": str(target)}
+  code = ("import fashion_jax, numpy as np, sys\n"
+          f"assert fashion_jax.__file__.startswith({str(target)!r}), fashion_jax.__file__\n"
+          f"model = fashion_jax.load({fpm_workdir!r})\n"
+          "(r,) = model.predict([np.zeros((50, 40, 3), np.uint8)])\n"
+          "print(len(r['keypoints']), model.checkpoint)\n")
+  done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                        capture_output=True, text=True, timeout=600)
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert done.stdout.split()[0] == "24"
+  script = target / "bin" / "fashion-jax"
+  exported = subprocess.run([sys.executable, str(script), "export", f"--workdir={fpm_workdir}",
+                             f"--out={tmp_path / 'export'}", "--platforms=cpu"], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=600)
+  assert exported.returncode == 0, exported.stderr[-3000:]
+  assert (tmp_path / "export" / "predict.stablehlo").exists()
