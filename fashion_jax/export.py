@@ -32,8 +32,8 @@ import jax
 import numpy as np
 from absl import app, flags
 
-FUNCTION_FILE, VARIABLES_FILE, METADATA_FILE = ("predict.stablehlo", "variables.safetensors",
-                                                "model.json")
+from fashion_jax.serving import FUNCTION_FILE, METADATA_FILE, VARIABLES_FILE
+
 PLATFORMS = ("cpu", "cuda", "tpu")
 FORMAT_VERSION = 1
 
