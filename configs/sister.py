@@ -72,8 +72,8 @@ def get_config(arg=None):
   if variants.get("baseline"):
     c.batch_size = 64 if backbone == "resnet50" else 32
     c.data.segmented = ""  # the baseline reads the image only
-  if backbone == "resnet152" and c.model.variant == "sister_a":
-    c.batch_size = 16
+  if backbone == "resnet152" and c.model.variant in ("sister_a", "sister_b"):
+    c.batch_size = 16  # Sister-A with ResNet-152; Sister-B: "batch sizes were the same"
   if variants.get("twin") or c.model.variant.startswith("gate"):
     c.model.segmented_stage_sizes = c.model.stage_sizes
   if variants.get("unsegmented"):  # the second stream reads the plain image

@@ -64,6 +64,8 @@ def test_batch_sizes_follow_the_paper():
   assert sister_config.get_config("baseline,backbone=resnet101").batch_size == 32
   assert sister_config.get_config().batch_size == 32
   assert sister_config.get_config("backbone=resnet152").batch_size == 16
+  assert sister_config.get_config("sister_b,backbone=resnet152").batch_size == 16
+  assert sister_config.get_config("sister_b,backbone=resnet101").batch_size == 32
   assert sister_config.get_config("gate_add").model.segmented_stage_sizes == (3, 4, 6, 3)
 
 
