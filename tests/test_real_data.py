@@ -113,6 +113,29 @@ def test_landmark_attention_on_deepfashion(tmp_path, annotations):
     assert np.isfinite(method["landmarks/mean"]) and np.isfinite(method["attributes/all/top3"])
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     assert any(json.loads(line)["split"] == "eval" for line in f)
+  _predicts_with_the_datasets_names(workdir, tmp_path)
+
+
+def _predicts_with_the_datasets_names(workdir, tmp_path):
+  """A model trained on the real format, used as a user would: named by its dataset's
+  categories and attributes, a garment box, and the same numbers from its export."""
+  import fashion_jax
+  from fashion_jax import export
+
+  spec = run_lib.load_dataset_spec(workdir)
+  photo = np.random.default_rng(0).integers(0, 256, (120, 90, 3), dtype=np.uint8)
+  model = fashion_jax.load(workdir)
+  (result,) = model.predict([photo], boxes=[(10, 20, 70, 110)])
+  margin = run_lib.load_config(workdir).data.bbox_margin  # the box, grown by this per side
+  np.testing.assert_allclose(result["crop"], [10 - 61 * margin, 20 - 91 * margin,
+                                              70 + 61 * margin, 110 + 91 * margin])
+  assert {name for name, _ in result["category"]} <= set(spec.category_names)
+  assert list(result["attributes"]) == list(spec.attribute_names)
+  export.export_model(workdir, str(tmp_path / "export"), platforms=("cpu",))
+  served = fashion_jax.load(str(tmp_path / "export")).predict([photo], boxes=[(10, 20, 70, 110)])
+  np.testing.assert_allclose(served[0]["landmarks"]["left_collar"],
+                             result["landmarks"]["left_collar"], atol=1e-5)
+  assert served[0]["category"] == result["category"]
 
 
 @pytest.mark.parametrize("top_folder", [True, False])
