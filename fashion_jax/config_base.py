@@ -138,6 +138,9 @@ def base_config() -> ml_collections.ConfigDict:
   # file entries the system may drop (e.g. the ImageNet classifier it replaced).
   c.model.pretrained = ml_collections.ConfigDict()
   c.model.pretrained_unused = ()
+  # On a real dataset a training run refuses to start while a `pretrained` entry is empty (the
+  # papers start those networks from ImageNet weights); True says random weights are deliberate.
+  c.model.from_scratch = False
   c.loss = ml_collections.ConfigDict()
 
   c.optimizer = ml_collections.ConfigDict(dict(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Callable, Sequence
 
-from fashion_jax import optim
+from fashion_jax import config_base, optim
 
 
 class ConfigError(ValueError):
@@ -102,7 +102,8 @@ OPTIMIZER_FIELDS = {
 MODEL_FIELDS = {"dtype": _rule(
     lambda v: v in ("float32", "bfloat16"),
     "'float32' or 'bfloat16' (float16 needs loss scaling, which this trainer does not do: use "
-    "bfloat16, whose float32 exponent range needs none)")}
+    "bfloat16, whose float32 exponent range needs none)"),
+    "from_scratch": _rule(lambda v: isinstance(v, bool), "True or False")}
 
 
 def _get(config, dotted: str):
@@ -156,3 +157,24 @@ def _check_phases(config) -> None:
         merged = optim.merged(config[part], overrides, f"{where}.{part}")
         _check_fields(merged, {k: v for k, v in fields.items() if k.split(".")[0] in overrides},
                       f"{where}.{part}")
+
+
+def check_pretrained(config) -> None:
+  """Refuses to train on a real dataset while a network the paper starts from ImageNet weights
+  (an empty `config.model.pretrained` entry) would start from random ones, unless
+  `config.model.from_scratch` says so. The synthetic set trains from scratch by design."""
+  dataset = config_base.dataset_name(config.data)
+  if dataset == "fashion_synth" or config.model.get("from_scratch", False):
+    return
+  pretrained = config.model.get("pretrained") or {}
+  if isinstance(pretrained, str):  # configs written before several loads were supported
+    pretrained = {config.model.get("pretrained_at", "backbone"): pretrained}
+  missing = [name for name, path in dict(pretrained).items() if not path]
+  if missing:
+    flags = " ".join(f"--config.model.pretrained.{name}=FILE" for name in missing)
+    raise ConfigError(
+        f"config.model.pretrained.{missing[0]} is empty: the {config.system} paper starts "
+        f"{'these networks' if len(missing) > 1 else 'this network'} ({', '.join(missing)}) "
+        f"from ImageNet weights, and training on {dataset} from random weights does not "
+        f"reproduce it. Convert the weights as docs/pretrained.md shows and pass {flags}, or "
+        "pass --config.model.from_scratch=True to train from random weights on purpose.")

@@ -109,13 +109,15 @@ def fashionai_normalized_error(*, predictions: np.ndarray, keypoints: np.ndarray
 def deepfashion_landmark_error(*, predictions: np.ndarray, landmarks: np.ndarray,
                                visibility: np.ndarray, bbox: np.ndarray,
                                valid: np.ndarray | None = None) -> dict:
-  """DeepFashion landmark normalised error (NE), the landmark-attention code's protocol.
+  """DeepFashion landmark normalised error (NE), as the landmark-attention authors' public code.
 
-  Ground truth and prediction are normalised by the ground-truth crop (the bbox, inclusive
-  pixels: width x2 - x1 + 1, the region the pipeline resizes to the network input), so NE is the
-  Euclidean distance in a unit square. Only VISIBLE landmarks inside the bbox count. Each slot's
-  NE is its mean over images; `mean` is the plain mean of the slot means (slots with nothing
-  counted are left out and reported as NaN).
+  Their evaluation crops the image to the ground-truth bbox as `image[y1:y2, x1:x2]` and
+  normalises by that crop: a point's normalised position is ((x - x1) / (x2 - x1),
+  (y - y1) / (y2 - y1)), and a landmark counts only when it lies in the crop, x1 <= x < x2 and
+  y1 <= y < y2 (and is VISIBLE). NE is the Euclidean distance between prediction and ground
+  truth in those coordinates. Each slot's NE is its mean over images; `mean` is the plain mean of
+  the slot means (slots with nothing counted are left out and reported as NaN). Images whose box
+  has no width or height count nothing.
 
   Args:
     predictions, landmarks: [N, 8, 2] (x, y) original-image pixels.
@@ -128,10 +130,12 @@ def deepfashion_landmark_error(*, predictions: np.ndarray, landmarks: np.ndarray
   predictions, landmarks = np.asarray(predictions, np.float64), np.asarray(landmarks, np.float64)
   bbox = np.asarray(bbox, np.float64)
   valid = np.ones(len(landmarks), bool) if valid is None else np.asarray(valid, bool)
-  origin = bbox[:, None, :2] - 0.5
-  size = (bbox[:, 2:] - bbox[:, :2] + 1.0)[:, None, :]
+  origin = bbox[:, None, :2]
+  size = (bbox[:, 2:] - bbox[:, :2])[:, None, :]
+  has_area = np.all(size > 0, axis=-1)  # [N, 1]
+  size = np.where(size > 0, size, 1.0)
   gt, pred = (landmarks - origin) / size, (predictions - origin) / size
-  inside = np.all((gt >= 0) & (gt <= 1), axis=-1)
+  inside = np.all((gt >= 0) & (gt < 1), axis=-1) & has_area
   counted = valid[:, None] & (np.asarray(visibility) == schema.VISIBLE) & inside
   dist = np.where(counted, np.linalg.norm(pred - gt, axis=-1), 0.0)
   counts = counted.sum(0)
@@ -236,14 +240,25 @@ def group_labels(attributes: np.ndarray, groups: np.ndarray, num_groups: int) ->
 
 
 def average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
-  """Mean over the positives of the precision at their rank (scores ranked high to low, ties in
-  the given order); NaN without positives."""
-  order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
-  hits = np.asarray(positive, bool)[order]
+  """Average precision as scikit-learn's `average_precision_score`: sum over the distinct score
+  thresholds, high to low, of (recall gained there) x (precision there). Images with tied scores
+  enter together, so the result never depends on record order; without ties it is the mean
+  over the positives of the precision at their rank. NaN without positives.
+
+  Args:
+    scores: [N]; positive: [N] bool.
+  """
+  scores = np.asarray(scores, np.float64)
+  hits = np.asarray(positive, bool)[np.argsort(-scores, kind="stable")]
   if not hits.any():
     return float("nan")
-  precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
-  return float(precision[hits].mean())
+  ranked = np.sort(scores)[::-1]
+  # The last index of each run of equal scores: a threshold admits the whole run at once.
+  ends = np.r_[np.flatnonzero(np.diff(ranked) != 0), len(ranked) - 1]
+  true_pos = np.cumsum(hits)[ends]
+  precision = true_pos / (ends + 1)
+  recall_gained = np.diff(true_pos, prepend=0) / true_pos[-1]
+  return float(np.sum(recall_gained * precision))
 
 
 def xdomain_attribute_metrics(*, scores: np.ndarray, attributes: np.ndarray, groups: np.ndarray,
@@ -253,9 +268,12 @@ def xdomain_attribute_metrics(*, scores: np.ndarray, attributes: np.ndarray, gro
 
   The poster names them without definitions; ours:
     * mAP_cls (class-centric): for every attribute value (class) of every group, the average
-      precision of ranking the images where that group is labelled by the class's score; a
-      group's mAP is the mean over its classes that have a positive image, `mAP_cls` the mean
-      over all such classes.
+      precision (`average_precision`) of ranking the images where that group is labelled by the
+      class's score; a group's mAP (`per_group`) is the mean over its classes that have a
+      positive image, and `mAP_cls` the plain mean of the group mAPs (groups with no positive
+      class left out), as the poster's Table 1 rows average their nine group columns.
+      `mAP_cls_pooled` is the mean over all such classes of all groups taken together (it
+      weights a group by its number of classes; the headline before this definition).
     * mP_ins / mR_ins (instance-centric): per image, over the groups labelled on it, the classes
       predicted are those scoring at least chance, p(c) >= 1 / (classes in the group) (at
       least the argmax, possibly more); precision = correct predictions / predictions, recall =
@@ -268,7 +286,8 @@ def xdomain_attribute_metrics(*, scores: np.ndarray, attributes: np.ndarray, gro
     groups: [A] group index per attribute; group_names: [G].
 
   Returns:
-    dict with `mAP_cls`, `mP_ins`, `mR_ins`, `per_group` {name: mAP}, `num_images`.
+    dict with `mAP_cls`, `mAP_cls_pooled`, `mP_ins`, `mR_ins`, `per_group` {name: mAP},
+    `num_images`.
   """
   scores, groups = np.asarray(scores, np.float64), np.asarray(groups)
   valid = np.ones(len(scores), bool) if valid is None else np.asarray(valid, bool)
@@ -291,7 +310,9 @@ def xdomain_attribute_metrics(*, scores: np.ndarray, attributes: np.ndarray, gro
     predicted += chosen.sum(1) * known
     labelled += known
   counted = labelled > 0
-  return {"mAP_cls": float(np.mean(every)) if every else float("nan"),
+  group_maps = [v for v in per_group.values() if np.isfinite(v)]
+  return {"mAP_cls": float(np.mean(group_maps)) if group_maps else float("nan"),
+          "mAP_cls_pooled": float(np.mean(every)) if every else float("nan"),
           "mP_ins": float(np.mean(hits[counted] / predicted[counted])) if counted.any()
           else float("nan"),
           "mR_ins": float(np.mean(hits[counted] / labelled[counted])) if counted.any()

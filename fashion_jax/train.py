@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from fashion_jax import evaluate, optim, sharding, writers
+from fashion_jax import config_check, evaluate, optim, sharding, writers
 from fashion_jax.run import Run
 from fashion_jax.state import TrainState, enter_phase, restore_or_init, variables_of
 
@@ -179,6 +179,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   """Trains every phase of `config` in `workdir` (resuming if it holds checkpoints), then runs
   the final evaluation with baselines. Returns the final results by method; raises `Stopped`
   when a signal stopped training (its checkpoint saved)."""
+  config_check.check_pretrained(config)  # before the run reads or writes anything
   run = Run(config, workdir)
   try:
     state, owner = restore_or_init(run)

@@ -59,7 +59,10 @@ def test_poster_metrics_by_hand():
   ap = {"a0": (1 + 2 / 3) / 2, "a1": 0.5, "b0": 1.0, "b1": 1.0}
   assert result["per_group"]["a"] == pytest.approx((ap["a0"] + ap["a1"]) / 2)
   assert result["per_group"]["b"] == pytest.approx(1.0)
-  assert result["mAP_cls"] == pytest.approx(np.mean(list(ap.values())))
+  # The headline is the mean of the group columns, as the poster's Table 1 rows; the pooled
+  # mean over classes weights g0 by its two classes.
+  assert result["mAP_cls"] == pytest.approx(((ap["a0"] + ap["a1"]) / 2 + 1.0) / 2)
+  assert result["mAP_cls_pooled"] == pytest.approx(np.mean(list(ap.values())))
   # Predictions at or above chance (1/2 in g0, 1/3 in g1): image 0 {a0, b1}: both right;
   # image 1 {a0, b0}: one right of two; image 2 {a1}: wrong (only g0 labelled).
   assert result["mP_ins"] == pytest.approx((1 + 0.5 + 0) / 3)
@@ -163,3 +166,31 @@ def test_curriculum_copies_the_shop_branches_then_trains_only_the_street_ones(ti
                             attribute_group_names=("g", "h"))
   with pytest.raises(ValueError, match="adjacent and in group order"):
     mtct.check_groups(spec)
+
+
+def test_average_precision_with_ties_equals_scikit_learn_whatever_the_order():
+  from sklearn.metrics import average_precision_score
+
+  rng = np.random.default_rng(0)
+  for trial in range(50):
+    n = int(rng.integers(2, 60))
+    scores = rng.integers(0, 4, n) / 4.0  # few distinct values: many ties
+    positive = rng.random(n) < 0.3
+    if not positive.any():
+      positive[rng.integers(n)] = True
+    ours = metrics.average_precision(scores, positive)
+    assert ours == pytest.approx(average_precision_score(positive, scores)), trial
+    order = rng.permutation(n)
+    assert metrics.average_precision(scores[order], positive[order]) == pytest.approx(ours)
+
+
+def test_average_precision_of_a_constant_score_is_the_positive_rate():
+  # The training-mean baseline scores every image alike: one threshold, precision = 2 / 10,
+  # wherever the positives sit in the records.
+  for positive in ([1, 1] + [0] * 8, [0] * 8 + [1, 1], [0, 1] * 2 + [0] * 6):
+    assert metrics.average_precision(np.full(10, 0.3), np.array(positive, bool)) == (
+        pytest.approx(0.2))
+  # By hand with a tie: scores .9 (pos), .5 (pos), .5 (neg), .1 (pos). Thresholds: .9 ->
+  # P 1, R 1/3; .5 -> P 2/3, R 2/3; .1 -> P 3/4, R 1. AP = (1 + 2/3 + 3/4) / 3.
+  assert metrics.average_precision([0.9, 0.5, 0.5, 0.1], [True, False, True, True]) == (
+      pytest.approx((1 + 2 / 3 + 3 / 4) / 3))

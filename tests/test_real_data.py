@@ -18,8 +18,8 @@ from configs import landmark_attention as lda_config
 from configs import mtct as mtct_config
 from configs import sister as sister_config
 from configs import two_stream as tsmt_config
+from fashion_jax import config_check, train
 from fashion_jax import run as run_lib
-from fashion_jax import train
 from fashion_jax.data import catalog, prepare, splits
 
 
@@ -37,6 +37,7 @@ def _small(config, data_dir):
   config.num_devices, config.max_steps_per_phase = 1, 2
   config.progress, config.log_every_steps = False, 1
   config.data.num_threads = 1
+  config.model.from_scratch = True  # no ImageNet files here (the refusal is tested below)
   return config
 
 
@@ -212,3 +213,26 @@ def test_mtct_on_shop_street_csvs_runs_both_stages(tmp_path):
     rows = [json.loads(line) for line in f if '"train"' in line]
   assert [r["step"] for r in rows] == [1, 2, 3, 4]
   assert "loss/triplet" in rows[-1] and "loss/triplet" not in rows[0]
+
+
+@pytest.mark.parametrize("module, missing", [
+    (lda_config, ["backbone"]), (tsmt_config, ["classification_stream"]),
+    (mtct_config, ["trunk"]), (sister_config, ["main_stream", "segmented_stream"])])
+def test_a_paper_config_on_real_data_refuses_random_imagenet_weights(module, missing, tmp_path):
+  config = module.get_config("runlocal")
+  config.data.data_dir = str(tmp_path / "tfds")  # selects the paper's (real) dataset
+  with pytest.raises(config_check.ConfigError) as refused:
+    train.train_and_evaluate(config, str(tmp_path / "w"))
+  message = str(refused.value)
+  for name in missing:
+    assert f"--config.model.pretrained.{name}=FILE" in message
+  assert "docs/pretrained.md" in message and "--config.model.from_scratch=True" in message
+  assert not (tmp_path / "w").exists() and not (tmp_path / "tfds").exists()  # nothing written
+  config.model.from_scratch = True
+  config_check.check_pretrained(config)  # deliberate: allowed
+  synthetic = module.get_config("runlocal")
+  config_check.check_pretrained(synthetic)  # the synthetic default trains from scratch
+  config.model.from_scratch = False
+  for name in missing:
+    config.model.pretrained[name] = "weights.safetensors"
+  config_check.check_pretrained(config)

@@ -170,6 +170,7 @@ def _tiny(c):
   c.data.image_size, c.data.num_threads = (32, 32), 1
   c.batch_size, c.num_devices, c.max_steps_per_phase = 8, 1, 2
   c.progress, c.log_every_steps = False, 1
+  c.model.from_scratch = True  # the fixtures' runs have no ImageNet files to load
   return c
 
 
