@@ -12,6 +12,7 @@ import numbers
 from collections.abc import Callable, Sequence
 
 from fashion_jax import config_base, optim
+from fashion_jax.data import schema
 
 
 class ConfigError(ValueError):
@@ -72,6 +73,10 @@ DATA_FIELDS = {
     "bbox_margin": _number(0, open_lo=False),
     "domain": _one_of("", "shop", "street"),
     "eval_domain": _one_of("", "shop", "street"),
+    "categories": _rule(
+        lambda v: isinstance(v, Sequence) and not isinstance(v, str)
+        and all(c in schema.FASHIONAI_CATEGORIES for c in v),
+        f"a tuple of FashionAI categories from {list(schema.FASHIONAI_CATEGORIES)} (() for all)"),
     "tuples": _one_of("", "pair", "triplet", "views"),
     "segmented": _one_of("", "white", "black"),
     "num_threads": POSITIVE_INT,

@@ -89,7 +89,14 @@ def fashionai_normalized_error(*, predictions: np.ndarray, keypoints: np.ndarray
   counted = usable[:, None] & (np.asarray(visibility) == schema.VISIBLE)
   d = np.linalg.norm(predictions - keypoints, axis=-1)
   ratio = np.where(counted, d / np.where(usable, s, 1.0)[:, None], 0.0)
-  sums, counts = ratio.sum(0), counted.sum(0)
+  return _pooled_by_keypoint(ratio, counted) | {
+      "num_images": int(valid.sum()), "num_skipped_images": int((valid & ~usable).sum())}
+
+
+def _pooled_by_keypoint(errors: np.ndarray, counted: np.ndarray) -> dict:
+  """Pools [N, 24] per-keypoint `errors` where `counted`: the mean over all counted keypoints,
+  per keypoint, and per Table 1 column (left and right pooled), NaN where nothing counted."""
+  sums, counts = np.where(counted, errors, 0.0).sum(0), counted.sum(0)
 
   def pooled(idx):
     c = counts[list(idx)].sum()
@@ -101,9 +108,41 @@ def fashionai_normalized_error(*, predictions: np.ndarray, keypoints: np.ndarray
       "per_column": {col: pooled([_KP[k] for k in names])
                      for col, names in FASHIONAI_TABLE_COLUMNS},
       "num_counted": int(counts.sum()),
-      "num_images": int(valid.sum()),
-      "num_skipped_images": int((valid & ~usable).sum()),
   }
+
+
+def normalized_coordinate_error(*, predictions: np.ndarray, keypoints: np.ndarray,
+                                visibility: np.ndarray, image_size: np.ndarray,
+                                valid: np.ndarray | None = None) -> dict:
+  """The pose-machine paper's NE: "the l2 distance between predicted and ground truth landmarks
+  in the normalized coordinate space", the DeepFashion definition it cites.
+
+  A point's normalised coordinates are (x / W, y / H) with W, H the width and height of the
+  image it was annotated on (the whole image: FashionAI has no garment boxes). Only keypoints
+  VISIBLE in the ground truth count, as in the challenge NE and DeepFashion's NE. Pooled as the
+  paper's Table 1: a column is the mean over the counted keypoints of its left and right points
+  (of all images), `mean` the mean over all counted keypoints (the paper's "Ave" is not the mean
+  of its columns, so it pools keypoints).
+
+  Args:
+    predictions, keypoints: [N, 24, 2] (x, y) original-image pixels.
+    visibility: [N, 24] schema codes of the ground truth.
+    image_size: [N, 2] (height, width) of each original image.
+    valid: [N] bool, False for padding examples; default all True.
+
+  Returns:
+    dict with `mean`, `per_keypoint` [24], `per_column` (Table 1), `num_counted`,
+    `num_images`.
+  """
+  predictions = np.asarray(predictions, np.float64)
+  keypoints = np.asarray(keypoints, np.float64)
+  valid = np.ones(len(keypoints), bool) if valid is None else np.asarray(valid, bool)
+  width_height = np.asarray(image_size, np.float64)[:, ::-1]  # [N, 2] (W, H)
+  usable = valid & np.all(width_height > 0, axis=-1)
+  counted = usable[:, None] & (np.asarray(visibility) == schema.VISIBLE)
+  scale = np.where(usable[:, None], width_height, 1.0)[:, None, :]
+  d = np.linalg.norm((predictions - keypoints) / scale, axis=-1)
+  return _pooled_by_keypoint(d, counted) | {"num_images": int(valid.sum())}
 
 
 def deepfashion_landmark_error(*, predictions: np.ndarray, landmarks: np.ndarray,

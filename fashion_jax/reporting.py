@@ -20,21 +20,25 @@ def format_table(columns: list[str], rows: dict[str, list[float]], *, fmt: str =
   return "\n".join(lines)
 
 
-def fashionai_table(results: dict[str, dict]) -> str:
+def fashionai_table(results: dict[str, dict],
+                    title: str = "FashionAI normalised error") -> str:
   """Table 1 of the Fashion Pose Machine paper (NE per keypoint pair and mean), two halves.
 
   Args:
-    results: method name -> the dict of `metrics.fashionai_normalized_error`.
+    results: method name -> the dict of `metrics.fashionai_normalized_error` or
+      `metrics.normalized_coordinate_error`.
   """
   cols = [name for name, _ in metrics.FASHIONAI_TABLE_COLUMNS]
   first, second = cols[:7], cols[7:]
   top = format_table(first, {m: [r["per_column"][c] for c in first] for m, r in results.items()})
   bottom = format_table(second + ["Ave"], {
       m: [*(r["per_column"][c] for c in second), r["mean"]] for m, r in results.items()})
-  skipped = ", ".join(f"{m}: {r['num_skipped_images']}/{r['num_images']}"
-                      for m, r in results.items())
-  return (f"FashionAI normalised error (lower is better)\n{top}\n\n{bottom}\n"
-          f"images skipped (normaliser undefined): {skipped}")
+  text = f"{title} (lower is better)\n{top}\n\n{bottom}"
+  if all("num_skipped_images" in r for r in results.values()):
+    skipped = ", ".join(f"{m}: {r['num_skipped_images']}/{r['num_images']}"
+                        for m, r in results.items())
+    text += f"\nimages skipped (normaliser undefined): {skipped}"
+  return text
 
 
 _SLOT_COLUMNS = ("L.Collar", "R.Collar", "L.Sleeve", "R.Sleeve", "L.Waistline", "R.Waistline",

@@ -3,6 +3,7 @@ stage to predict), so the stage count's effect can be read from one trained mode
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from fashion_jax import metrics
 from fashion_jax.data import schema
@@ -32,7 +33,8 @@ def test_each_stage_is_scored_on_its_own_keypoints():
            "transform": np.tile(np.array([[1.0, 0, 0], [0, 1.0, 0]]), (b, 1, 1)),
            "original_keypoints": truth_input,
            "original_keypoints_visibility": np.full((b, 24), schema.VISIBLE, np.int8),
-           "fashionai_category": np.zeros(b, np.int32), "valid": np.ones(b, bool)}
+           "fashionai_category": np.zeros(b, np.int32), "valid": np.ones(b, bool),
+           "original_image_size": np.full((b, 2), 64, np.int32)}
   predictions = {k: np.asarray(v) for k, v in fpm.predict({"belief_maps": maps}, batch).items()}
   assert predictions["stage_keypoints"].shape == (b, 2, 24, 2)
   np.testing.assert_array_equal(predictions["stage_keypoints"][:, -1], predictions["keypoints"])
@@ -51,6 +53,9 @@ def test_a_predictor_without_stages_is_scored_on_its_keypoints_alone():
   batch = {"transform": np.tile(np.array([[1.0, 0, 0], [0, 1.0, 0]]), (b, 1, 1)),
            "original_keypoints": points + 1.0,
            "original_keypoints_visibility": np.full((b, 24), schema.VISIBLE, np.int8),
-           "fashionai_category": np.zeros(b, np.int32), "valid": np.ones(b, bool)}
+           "fashionai_category": np.zeros(b, np.int32), "valid": np.ones(b, bool),
+           "original_image_size": np.array([[50, 100]], np.int32)}  # (H, W)
   scores = fpm.score({"keypoints": points}, batch, spec=None)  # the training-mean baseline
-  assert set(scores) == {"fashionai_ne"} and scores["fashionai_ne"]["mean"] > 0
+  assert set(scores) == {"paper_ne", "fashionai_ne"} and scores["fashionai_ne"]["mean"] > 0
+  # Every point 1 px off in x and y: (1 / W, 1 / H) = (0.01, 0.02) in normalised coordinates.
+  assert scores["paper_ne"]["mean"] == pytest.approx(np.hypot(0.01, 0.02))

@@ -63,3 +63,37 @@ def test_normaliser_unknown_category_is_undefined():
   vis = np.ones((2, 24), np.int8)
   s = metrics.fashionai_normaliser(kp, vis, np.array([CAT["outwear"], -1]))
   assert s[0] == pytest.approx(10.0) and np.isnan(s[1])
+
+
+def test_the_pose_machine_papers_ne_divides_by_the_image_size_and_pools_keypoints():
+  kp = {name: i for i, name in enumerate(schema.KEYPOINT_NAMES)}
+  truth = np.zeros((2, 24, 2))
+  pred = truth.copy()
+  vis = np.full((2, 24), schema.ABSENT)
+  size = np.array([[100, 200], [400, 400]])  # (H, W)
+  # Image 0 (W 200, H 100): neckline_left off by (20, 0) -> 0.1; neckline_right off by (0, 10)
+  # -> 0.1; crotch off by (20, 10) -> sqrt(0.02); center_front occluded: not counted.
+  pred[0, kp["neckline_left"]] += (20, 0)
+  pred[0, kp["neckline_right"]] += (0, 10)
+  pred[0, kp["crotch"]] += (20, 10)
+  pred[0, kp["center_front"]] += (100, 0)
+  vis[0, [kp["neckline_left"], kp["neckline_right"], kp["crotch"]]] = schema.VISIBLE
+  vis[0, kp["center_front"]] = schema.OCCLUDED
+  # Image 1 (400 x 400): neckline_left off by (0, 40) -> 0.1, shoulder_left by (40, 0) -> 0.1.
+  pred[1, kp["neckline_left"]] += (0, 40)
+  pred[1, kp["shoulder_left"]] += (40, 0)
+  vis[1, [kp["neckline_left"], kp["shoulder_left"]]] = schema.VISIBLE
+  # A padding row is ignored whatever it holds.
+  truth = np.concatenate([truth, np.zeros((1, 24, 2))])
+  pred = np.concatenate([pred, np.full((1, 24, 2), 1e6)])
+  vis = np.concatenate([vis, np.full((1, 24), schema.VISIBLE)])
+  size = np.concatenate([size, [[10, 10]]])
+  out = metrics.normalized_coordinate_error(predictions=pred, keypoints=truth, visibility=vis,
+                                            image_size=size, valid=np.array([1, 1, 0], bool))
+  assert out["per_column"]["Neck L.R"] == pytest.approx(0.1)  # three points, each 0.1
+  assert out["per_column"]["Crotch"] == pytest.approx(np.sqrt(0.02))
+  assert out["per_column"]["Shoulder L.R"] == pytest.approx(0.1)
+  assert np.isnan(out["per_column"]["C.Front"])
+  # Pooled over the five counted keypoints, not the mean of the columns.
+  assert out["mean"] == pytest.approx((4 * 0.1 + np.sqrt(0.02)) / 5)
+  assert out["num_counted"] == 5 and out["num_images"] == 2

@@ -20,7 +20,7 @@ from configs import sister as sister_config
 from configs import two_stream as tsmt_config
 from fashion_jax import config_check, train
 from fashion_jax import run as run_lib
-from fashion_jax.data import catalog, prepare, splits
+from fashion_jax.data import catalog, prepare, schema, splits
 
 
 def _prepared(tmp_path, dataset, write, config=None):
@@ -80,6 +80,33 @@ def test_fpm_on_fashionai_holds_out_labelled_images_for_eval_and_test(tmp_path):
   np.testing.assert_array_equal(chosen["test"].indices, np.flatnonzero(u < 0.2))
   np.testing.assert_array_equal(chosen["eval"].indices, np.flatnonzero((u >= 0.2) & (u < 0.4)))
   np.testing.assert_array_equal(chosen["train"].indices, np.flatnonzero(u >= 0.4))
+
+
+def test_fpm_paper_config_reads_blouses_trousers_and_dresses_in_the_papers_proportions(tmp_path):
+  """Section 4: blouses, trousers and dresses; 18,420 / 8,107 / 5,076 train / val / test."""
+  data_dir, _ = _prepared(tmp_path, "fashionai_keypoints",
+                          lambda root: write_fashionai(root, num_train=60, num_test=2))
+  config = fpm_config.get_config()
+  assert tuple(config.data.categories) == ("blouse", "trousers", "dress")
+  assert config.data.holdout.validation == pytest.approx(8107 / 31603)
+  assert config.data.holdout.test == pytest.approx(5076 / 31603)
+  config.data.data_dir = data_dir
+  data = catalog.Catalog(progress=False)
+  chosen = data.selections(config.data, ("keypoints",))
+  codes = data.columns(config.data, "train", ("fashionai_category", "image_id"))
+  wanted = [schema.FASHIONAI_CATEGORIES.index(c) for c in ("blouse", "trousers", "dress")]
+  u = splits.unit_hash([f"image:{i.decode()}" for i in codes["image_id"]], seed=0)
+  kept = np.isin(codes["fashionai_category"], wanted)
+  f_test, f_eval = config.data.holdout.test, config.data.holdout.validation
+  np.testing.assert_array_equal(chosen["test"].indices, np.flatnonzero(kept & (u < f_test)))
+  np.testing.assert_array_equal(chosen["eval"].indices,
+                                np.flatnonzero(kept & (u >= f_test) & (u < f_test + f_eval)))
+  np.testing.assert_array_equal(chosen["train"].indices,
+                                np.flatnonzero(kept & (u >= f_test + f_eval)))
+  assert 0 < kept.sum() < len(kept) and "blouse/trousers/dress only" in chosen["test"].description
+  config.data.categories = ("blouse", "jumpsuit")
+  with pytest.raises(config_check.ConfigError, match=r"config.data.categories = .*jumpsuit"):
+    config_check.check(config)
 
 
 def test_fpm_refuses_a_hold_out_of_nothing(tmp_path):

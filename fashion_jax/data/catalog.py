@@ -85,7 +85,7 @@ class Catalog:
     fields = ("train_split", "eval_split", "test_split", "domain", "eval_domain", "num_folds",
               "fold")
     key = (_key(data_cfg), tuple(labels), *(data_cfg[f] for f in fields),
-           tuple(sorted(data_cfg.holdout.items())))
+           tuple(sorted(data_cfg.holdout.items())), tuple(data_cfg.get("categories", ())))
     if key not in self._selections:
       self._selections[key] = self._select(data_cfg, labels)
     return self._selections[key]
@@ -100,6 +100,12 @@ class Catalog:
         selection = chosen[role]
         domains = self.columns(data_cfg, selection.split, ("domain",))["domain"]
         chosen[role] = splits.restrict_to_domain(selection, domain, domains)
+    categories = tuple(data_cfg.get("categories", ()))
+    if categories:  # every role: the model is trained and scored on these garments only
+      for role, selection in chosen.items():
+        codes = self.columns(data_cfg, selection.split, ("fashionai_category",))
+        chosen[role] = splits.restrict_to_categories(selection, categories,
+                                                     codes["fashionai_category"])
     for role, selection in chosen.items():
       logging.info("%s data: %s %s", role, dataset.name, selection.description)
     return chosen

@@ -70,6 +70,8 @@ def make_example_fn(data_cfg, train: bool):
     if not train:
       for name in _ORIGINAL_FIELDS:
         out[f"original_{name}"] = np.asarray(example[name])
+      # (height, width) of the stored image: the frame of the pose machine paper's NE.
+      out["original_image_size"] = np.asarray(np.shape(example["image"])[:2], np.int32)
     out["valid"] = np.bool_(True)
     return out
 

@@ -147,3 +147,19 @@ def restrict_to_domain(selection: Selection, domain: str, domains: np.ndarray) -
     raise ValueError(f"{selection.description} has no {domain} images")
   return Selection(selection.split, kept,
                    f"{selection.description}, {domain} only ({len(kept)} records)")
+
+
+def restrict_to_categories(selection: Selection, categories, codes: np.ndarray) -> Selection:
+  """Only the records of the named FashionAI `categories`; `codes`: [N] the split's
+  `fashionai_category` indices into `schema.FASHIONAI_CATEGORIES` (-1: none)."""
+  unknown = sorted(set(categories) - set(schema.FASHIONAI_CATEGORIES))
+  if unknown:
+    raise ValueError(f"data.categories names {unknown}, not FashionAI categories "
+                     f"{list(schema.FASHIONAI_CATEGORIES)}")
+  wanted = [schema.FASHIONAI_CATEGORIES.index(c) for c in categories]
+  base = (np.arange(len(codes)) if selection.indices is None else selection.indices)
+  kept = base[np.isin(np.asarray(codes)[base], wanted)]
+  if not len(kept):
+    raise ValueError(f"{selection.description} has no {', '.join(categories)} images")
+  return Selection(selection.split, kept,
+                   f"{selection.description}, {'/'.join(categories)} only ({len(kept)} records)")
