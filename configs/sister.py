@@ -29,7 +29,9 @@ Choices made here where the paper is silent:
 Variants (comma-separated after the path): `runlocal`; `baseline`, `sister_b`, `gate_single`,
 `gate_add`, `gate_concat` (Tables 2-3; the gated ones are twins of ResNet-50 as in the paper);
 `twin` (the small stream as large as the backbone); `backbone=resnet101|resnet152`;
-`unsegmented` (the segmented stream reads the plain image: what segmentation adds).
+`unsegmented` (the segmented stream reads the plain image: what segmentation adds); `fcn_white`
+(Table 1 and Fig. 4: one ResNet-50 on the segmented image alone, background white, at the batch
+of 64 with which the paper chose the segmentation).
 """
 
 from fashion_jax import config_base
@@ -40,7 +42,7 @@ VARIANTS = ("baseline", "sister_b", "gate_single", "gate_add", "gate_concat")
 
 def get_config(arg=None):
   variants = config_base.parse_variants(
-      arg, flags=("runlocal", "twin", "unsegmented", *VARIANTS),
+      arg, flags=("runlocal", "twin", "unsegmented", "fcn_white", *VARIANTS),
       options={"backbone": tuple(STAGES)})
   c = config_base.base_config()
   c.system = "sister"
@@ -60,6 +62,7 @@ def get_config(arg=None):
   c.model.update(dict(
       variant="sister_a", stage_sizes=STAGES[backbone], segmented_stage_sizes=STAGES["resnet50"],
       width=64, segmented_width=64, fc_width=1024, segmented_field="segmented_image",
+      main_field="image",
       pretrained=dict(main_stream="", segmented_stream=""),
       pretrained_unused=("fc",)))  # the ImageNet classifier of each stream
   c.optimizer.update(dict(name="adam", learning_rate=1e-5, schedule="constant"))
@@ -72,6 +75,9 @@ def get_config(arg=None):
   if variants.get("baseline"):
     c.batch_size = 64 if backbone == "resnet50" else 32
     c.data.segmented = ""  # the baseline reads the image only
+  if variants.get("fcn_white"):  # "Resnet-50 at batch size 64 to select the segmentation"
+    c.model.update(dict(variant="baseline", main_field="segmented_image"))
+    c.batch_size = 64
   if backbone == "resnet152" and c.model.variant in ("sister_a", "sister_b"):
     c.batch_size = 16  # Sister-A with ResNet-152; Sister-B: "batch sizes were the same"
   if variants.get("twin") or c.model.variant.startswith("gate"):

@@ -67,6 +67,29 @@ def test_batch_sizes_follow_the_paper():
   assert sister_config.get_config("sister_b,backbone=resnet152").batch_size == 16
   assert sister_config.get_config("sister_b,backbone=resnet101").batch_size == 32
   assert sister_config.get_config("gate_add").model.segmented_stage_sizes == (3, 4, 6, 3)
+  # Table 1's single-stream models: "Resnet-50 at batch size 64 to select the segmentation".
+  fcn_white = sister_config.get_config("fcn_white")
+  assert fcn_white.batch_size == 64 and fcn_white.data.segmented == "white"
+  assert fcn_white.model.stage_sizes == (3, 4, 6, 3)
+
+
+def test_fcn_white_is_one_resnet_50_that_sees_only_the_segmented_image():
+  out, counts = _params("fcn_white")
+  assert counts == {"main_stream": RESNET_PARAMS["resnet50"], "main_fc": 2048 * 1024 + 1024,
+                    "output": 1024 * OUT + OUT}
+  config = sister_config.get_config("fcn_white,runlocal")
+  model = sister.make_module(config.model, schema.DatasetSpec())
+  rng = np.random.default_rng(0)
+  batch = {k: jnp.asarray(rng.integers(0, 256, (2, 32, 32, 3)), jnp.uint8)
+           for k in ("image", "segmented_image")}
+  variables = model.init(jax.random.PRNGKey(0), batch)
+  out = model.apply(variables, batch)
+  other_photo = dict(batch, image=jnp.zeros_like(batch["image"]))
+  np.testing.assert_array_equal(model.apply(variables, other_photo)["binary_logits"],
+                                out["binary_logits"])
+  other_mask = dict(batch, segmented_image=jnp.full_like(batch["image"], 255))
+  assert not np.allclose(model.apply(variables, other_mask)["binary_logits"],
+                         out["binary_logits"])
 
 
 def test_missing_labels_give_no_loss_and_no_gradient():

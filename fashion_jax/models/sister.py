@@ -6,6 +6,8 @@ ImageNet) and a smaller ResNet-50 on the segmented image (`segmented_stream`); e
 last average pool replaced by a 7x7 max pool (on the 7x7 map of a 224 input: the global max,
 taken as the global max at any input size) -> 2048-d features. Variants (`model.variant`):
   * baseline: the main stream only, FC-1024 + ReLU, then the output layer (the base setting);
+    with `model.main_field = "segmented_image"` it reads the segmented image alone: the
+    single-stream models of the paper's Table 1 and Fig. 4 (FCN-White);
   * sister_a: FC-1024 + ReLU on each stream, element-wise sum, the output layer (Fig. 1);
   * sister_b: no FC; the two pooled 2048-d vectors meet by their Hadamard product (both streams
     are bottleneck ResNets, so both are 2048-d; no projection is needed), then the output layer
@@ -56,6 +58,7 @@ class SisterNet(nn.Module):
   segmented_width: int = 64
   fc_width: int = 1024
   segmented_field: str = "segmented_image"  # "image": the second stream sees no segmentation
+  main_field: str = "image"  # "segmented_image": FCN-White, one stream on the segmented image
   dtype: jnp.dtype = jnp.float32
 
   def _stream(self, image, sizes, width, name, train):
@@ -69,7 +72,8 @@ class SisterNet(nn.Module):
 
   @nn.compact
   def __call__(self, batch, train: bool = False):
-    main = self._stream(batch["image"], self.stage_sizes, self.width, "main_stream", train)
+    main = self._stream(batch[self.main_field], self.stage_sizes, self.width, "main_stream",
+                        train)
     if self.variant == "baseline":
       fused = self._fc(main, "main_fc")
     else:
@@ -110,6 +114,7 @@ def make_module(model_cfg, spec: schema.DatasetSpec) -> SisterNet:
                    segmented_stage_sizes=tuple(model_cfg.segmented_stage_sizes),
                    width=model_cfg.width, segmented_width=model_cfg.segmented_width,
                    fc_width=model_cfg.fc_width, segmented_field=model_cfg.segmented_field,
+                   main_field=model_cfg.get("main_field", "image"),
                    dtype=jnp.dtype(model_cfg.dtype))
 
 
