@@ -18,8 +18,12 @@ docs/datasets.md; X-Domain itself is not freely downloadable); without, the synt
 its X-Domain-style labels (`data.synth.attributes = "xdomain"`).
 
 Choices the poster leaves open, made here:
-  * t-STE with alpha = 1 (the t-STE default), weight 1 against the classification loss, the
-    kernel on L2-normalised embeddings (the concatenated second FC layers; models/mtct.py);
+  * t-STE with alpha = 1 (the t-STE default), weight 1 against the classification loss,
+    summed over the batch's triplets as the poster's formula (`loss.triplet_reduction`; the
+    classification terms are means over images, so at batch 64 the triplet term weighs about
+    64 times its mean; "mean" was this package's default before December 2026 and the
+    docs/ablations.md runs used it), the kernel on L2-normalised embeddings (the concatenated
+    second FC layers; models/mtct.py);
     f_t (street branches) for the anchor, f_s (the stage-1 shop branches, frozen) for positive
     and negative;
   * stage 2 fine-tunes all three FC layers of every street branch (`street_branches/.*`),
@@ -29,7 +33,9 @@ Choices the poster leaves open, made here:
     (uniformly among them), the negative a shop image of another item drawn uniformly from all
     shop images (data/batch_sources.Tuples; deterministic per seed and step);
   * Adam at 1e-4, batch 64, 30 epochs of stage 1 and 15 of stage 2 (each phase with its own
-    optimiser), the best checkpoint by validation mAP_cls on street images;
+    optimiser), the best checkpoint by validation mAP_cls on street images, chosen among the
+    street stage's evaluations (stage-1 evaluations score the shop branches that stage trains,
+    on street images, and are logged, but the street branches predict in the end);
   * 224x224 input (the table's strides end in 7x7x512), no batch norm (as NIN), the pool5 map
     flattened into the first FC layer.
 
@@ -82,8 +88,9 @@ def get_config(arg=None):
   # An ImageNet NIN trunk (docs/pretrained.md: no public file maps onto the poster's table, so
   # one you trained and saved with fashion_jax.models.weights.save_variables).
   c.model.pretrained.trunk = ""
+  # The poster's t-STE term sums over the triplets; "mean" divides it by the batch.
   c.loss.update(dict(triplet_loss="tste", triplet_weight=1.0, alpha=1.0, margin=0.2,
-                     classify_partners=False))
+                     classify_partners=False, triplet_reduction="sum"))
   c.optimizer.update(dict(name="adam", learning_rate=1e-4, schedule="constant"))
   stage1, stage2 = 30, 15
   if variants.get("runlocal"):

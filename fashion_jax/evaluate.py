@@ -59,19 +59,26 @@ def collect(run, predict, source, desc: str) -> tuple[dict, dict]:
   return _concat(preds), _concat(truth)
 
 
-def model_predictor(run, variables):
-  """host batch -> global numpy predictions of the model with `variables`."""
+def model_predictor(run, variables, predict_step=None):
+  """host batch -> global numpy predictions of the model with `variables` (through
+  `predict_step`, default the run's)."""
   variables = sharding.put_replicated(variables, run.mesh)
+  predict_step = predict_step or run.predict_step
 
   def predict(batch):
-    return sharding.gather(run.predict_step(variables, sharding.put_batch(
+    return sharding.gather(predict_step(variables, sharding.put_batch(
         run.device_fields(batch), run.mesh)))
 
   return predict
 
 
-def evaluate_variables(run, variables, role: str = "eval", desc: str = "eval") -> dict:
-  preds, truth = collect(run, model_predictor(run, variables), run.eval_source(role), desc)
+def evaluate_variables(run, variables, role: str = "eval", desc: str = "eval",
+                       phase: int | None = None) -> dict:
+  """The system's scores of `variables` on `role`; with `phase`, as the module that phase
+  trains predicts (MTCT's shop stage: its shop branches)."""
+  predict_step = None if phase is None else run.predict_step_for(phase)
+  preds, truth = collect(run, model_predictor(run, variables, predict_step),
+                         run.eval_source(role), desc)
   return run.system.score(preds, truth, run.spec)
 
 

@@ -131,25 +131,38 @@ def _squared_distance(a: jax.Array, b: jax.Array) -> jax.Array:
   return jnp.sum(jnp.square(a.astype(jnp.float32) - b.astype(jnp.float32)), axis=-1)
 
 
+TRIPLET_REDUCTIONS = ("sum", "mean")
+
+
+def _reduce_triplets(value: jax.Array, example_mask: jax.Array, reduction: str) -> jax.Array:
+  if reduction == "sum":
+    return jnp.sum(jnp.where(example_mask, value, 0.0))
+  if reduction == "mean":
+    return masked_mean(value, example_mask)
+  raise ValueError(f"triplet reduction {reduction!r}; use one of {TRIPLET_REDUCTIONS}")
+
+
 def tste_loss(*, anchor: jax.Array, positive: jax.Array, negative: jax.Array,
-              example_mask: jax.Array, alpha: float = 1.0) -> jax.Array:
+              example_mask: jax.Array, alpha: float = 1.0, reduction: str = "mean") -> jax.Array:
   """t-distributed stochastic triplet embedding loss (van der Maaten and Weinberger 2012).
 
   With the Student-t kernel K(a, b) = (1 + ||a - b||^2 / alpha)^(-(alpha + 1) / 2), each triplet
   costs -log(K(a, p) / (K(a, p) + K(a, n))) = log(1 + K(a, n) / K(a, p)): log 2 when p and n
-  are equally far, towards 0 as n recedes or p approaches. Averaged over masked-in triplets.
+  are equally far, towards 0 as n recedes or p approaches. Summed (`reduction="sum"`, the
+  curriculum-transfer poster's formula) or averaged over the masked-in triplets.
 
   Args:
     anchor, positive, negative: [B, D] embeddings; example_mask: [B] bool.
   """
   log_k = lambda d2: -0.5 * (alpha + 1.0) * jnp.log1p(d2 / alpha)
   lp, ln = log_k(_squared_distance(anchor, positive)), log_k(_squared_distance(anchor, negative))
-  return masked_mean(jnp.logaddexp(lp, ln) - lp, example_mask)
+  return _reduce_triplets(jnp.logaddexp(lp, ln) - lp, example_mask, reduction)
 
 
 def margin_triplet_loss(*, anchor: jax.Array, positive: jax.Array, negative: jax.Array,
-                        example_mask: jax.Array, margin: float = 0.2) -> jax.Array:
-  """max(0, margin + ||a - p||^2 - ||a - n||^2), averaged over masked-in triplets."""
+                        example_mask: jax.Array, margin: float = 0.2,
+                        reduction: str = "mean") -> jax.Array:
+  """max(0, margin + ||a - p||^2 - ||a - n||^2), summed or averaged over masked-in triplets."""
   value = jax.nn.relu(margin + _squared_distance(anchor, positive)
                       - _squared_distance(anchor, negative))
-  return masked_mean(value, example_mask)
+  return _reduce_triplets(value, example_mask, reduction)

@@ -183,6 +183,18 @@ class Run:
     """(variables, batch) -> the system's predictions; compiled once per run."""
     return steps.compile_predict_step(self.module, self.system)
 
+  def scores_final_model(self, index: int) -> bool:
+    """Whether phase `index` trains the model the run predicts with (its evaluations can pick
+    the best checkpoint); MTCT's shop stage trains the shop branches, not the street ones."""
+    return self.module_for(index) is self.module
+
+  @functools.cache  # noqa: B019 (one Run per run; phases are few)
+  def predict_step_for(self, index: int):
+    """The predictions of the module phase `index` trains (periodic evaluation)."""
+    if self.scores_final_model(index):
+      return self.predict_step
+    return steps.compile_predict_step(self.module_for(index), self.system)
+
   def close(self) -> None:
     self.checkpointer.close()
     self.writer.close()

@@ -153,10 +153,11 @@ def _train_phase(run: Run, state: TrainState, index: int,
               f"the state after step {step + 1} holds NaN or infinite values (its loss was "
               f"finite); it is not saved, {run.checkpointer.kept()}. Lower the learning rate.")
         if (step + 1) in eval_at:
-          results = evaluate.evaluate_variables(run, variables_of(state),
+          results = evaluate.evaluate_variables(run, variables_of(state), phase=index,
                                                 desc=f"eval@{step + 1}")
           run.writer.write(step + 1, "eval", results)
-          run.checkpointer.save_best(step + 1, variables_of(state), writers.flatten(results))
+          if run.scores_final_model(index):  # else it scored another part of the model
+            run.checkpointer.save_best(step + 1, variables_of(state), writers.flatten(results))
         run.checkpointer.save_latest(step + 1, state)
         if (step + 1) in eval_at and _stalled(run, index, eval_at, step + 1):
           logging.warning("early stopping at step %d: %d evaluations without a better %s "

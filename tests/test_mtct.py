@@ -9,7 +9,7 @@ import pytest
 from conftest import TINY_SYNTH
 
 from configs import mtct as mtct_config
-from fashion_jax import losses, metrics, state, train
+from fashion_jax import evaluate, losses, metrics, state, train
 from fashion_jax import run as run_lib
 from fashion_jax.data import schema, synth
 from fashion_jax.data.synth import xdomain
@@ -33,6 +33,14 @@ def test_tste_by_hand_and_at_its_limits():
   grad = jax.grad(lambda x: losses.tste_loss(anchor=x, positive=p, negative=n,
                                              example_mask=mask))(a)
   assert float(grad[0, 0]) < 0  # moving the anchor towards the positive lowers the loss
+  # The poster's formula sums over triplets: three triplets (one masked out) sum to twice one.
+  three = lambda x: jnp.concatenate([x, x, x])
+  kwargs = dict(anchor=three(a), positive=three(p), negative=three(n),
+                example_mask=jnp.array([True, False, True]))
+  one = -np.log(0.5 / 0.7)
+  assert float(losses.tste_loss(**kwargs, reduction="sum")) == pytest.approx(2 * one, rel=1e-6)
+  assert float(losses.tste_loss(**kwargs, reduction="mean")) == pytest.approx(one, rel=1e-6)
+  assert mtct_config.get_config().loss.triplet_reduction == "sum"
   margin = losses.margin_triplet_loss(anchor=a, positive=p, negative=n, example_mask=mask,
                                       margin=0.5)
   assert float(margin) == 0.0  # 0.5 + 1 - 4 < 0
@@ -152,6 +160,22 @@ def test_curriculum_copies_the_shop_branches_then_trains_only_the_street_ones(ti
   leaves = lambda tree: jax.tree.leaves(jax.tree.map(np.asarray, tree))
   same = lambda a, b: all(np.array_equal(x, y) for x, y in zip(leaves(a), leaves(b),
                                                                strict=True))
+  # Stage 1's evaluation (step 2) scored the shop branches it trains, not the untrained street
+  # ones, and could not be the best checkpoint: the street branches predict in the end.
+  with open(f"{workdir}/metrics.jsonl") as f:
+    evals = {r["step"]: r for r in map(__import__("json").loads, f) if r["split"] == "eval"}
+  assert sorted(evals) == [2, 4]
+  run = run_lib.Run(tiny_mtct, workdir)
+  try:
+    assert not run.scores_final_model(0) and run.scores_final_model(1)
+    assert run.checkpointer.best_step() == 4
+    variables = state.variables_of(after_1)
+    as_shop = evaluate.evaluate_variables(run, variables, phase=0)["attributes"]
+    as_street = evaluate.evaluate_variables(run, variables)["attributes"]
+  finally:
+    run.close()
+  assert evals[2]["attributes/mAP_cls"] == pytest.approx(as_shop["mAP_cls"])
+  assert as_shop["mAP_cls"] != pytest.approx(as_street["mAP_cls"])
   assert same(entered.params["street_branches"], after_1.params["shop_branches"])
   assert same(final.params["shop_branches"], after_1.params["shop_branches"])  # f_s frozen
   assert same(final.params["trunk"], after_1.params["trunk"])

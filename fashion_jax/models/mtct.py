@@ -130,7 +130,9 @@ def group_cross_entropy(group_logits, attributes: jax.Array, valid: jax.Array) -
 def loss(outputs: dict, batch: dict, loss_cfg) -> tuple[jax.Array, dict[str, jax.Array]]:
   """Classification (the sum of the groups' cross-entropies), plus, in triplet batches, the
   shop positives' classification when `loss_cfg.classify_partners`, and
-  `loss_cfg.triplet_weight` times the t-STE (alpha `loss_cfg.alpha`) or margin triplet loss."""
+  `loss_cfg.triplet_weight` times the t-STE (alpha `loss_cfg.alpha`) or margin triplet loss,
+  summed over the batch's triplets (`loss_cfg.triplet_reduction = "sum"`, the poster's
+  formula) or averaged ("mean")."""
   terms = {"classification": group_cross_entropy(outputs["group_logits"], batch["attributes"],
                                                  batch["valid"])}
   if "anchor_embedding" in outputs:
@@ -138,8 +140,10 @@ def loss(outputs: dict, batch: dict, loss_cfg) -> tuple[jax.Array, dict[str, jax
       terms["partner_classification"] = group_cross_entropy(
           outputs["positive_group_logits"], batch["positive/attributes"], batch["valid"])
     if loss_cfg.triplet_weight:
+      # Workdirs from before the poster's sum was the default averaged (config.json lacks it).
       kwargs = dict(anchor=outputs["anchor_embedding"], positive=outputs["positive_embedding"],
-                    negative=outputs["negative_embedding"], example_mask=batch["valid"])
+                    negative=outputs["negative_embedding"], example_mask=batch["valid"],
+                    reduction=loss_cfg.get("triplet_reduction", "mean"))
       if loss_cfg.triplet_loss == "tste":
         terms["triplet"] = losses.tste_loss(alpha=loss_cfg.alpha, **kwargs)
       elif loss_cfg.triplet_loss == "margin":
