@@ -48,12 +48,17 @@ Choices made here where the paper is silent (each a config value):
 
 Variants (comma-separated after the path): `runlocal` (CPU size), and the ablations of section
 4.4: `no_boundary`, `no_structure`, `neither`, `gt_boundary` (the boundary from ground-truth
-landmarks: an upper bound for the boundary awareness).
+landmarks: an upper bound for the boundary awareness), `detached` (no gradient of the
+classification loss into the landmark stream: `model.structure_gradient=False`), `multiply`
+(the background-suppressing boundary formula F * A) and `parameter_free` (structure awareness
+without the 1x1 conv + BN: the landmark features added, `model.structure_fusion="add"`; the
+paper calls its sharing parameter-free).
 """
 
 from fashion_jax import config_base
 
-ABLATIONS = ("no_boundary", "no_structure", "neither", "gt_boundary")
+ABLATIONS = ("no_boundary", "no_structure", "neither", "gt_boundary", "detached", "multiply",
+             "parameter_free")
 
 
 def get_config(arg=None):
@@ -69,7 +74,7 @@ def get_config(arg=None):
       resnet_width=64, classification_size=224, boundary_source="predicted",
       boundary_at="stage1", boundary_formula="residual", boundary_sigma=1.5,
       boundary_min_score=0.3, boundary_min_points=3, structure_at="stage2",
-      structure_gradient=True,
+      structure_gradient=True, structure_fusion="conv",
       pretrained=dict(classification_stream=""),
       pretrained_unused=("fc",)))  # ResNet's ImageNet classifier, replaced by the two heads
   c.loss.update(dict(weights=dict(landmarks=100.0, category=1.0, attributes=1.0),
@@ -92,6 +97,12 @@ def get_config(arg=None):
     c.model.structure_at = ""
   if variants.get("gt_boundary"):
     c.model.boundary_source = "ground_truth"
+  if variants.get("detached"):  # the landmark stream trained by its own loss only
+    c.model.structure_gradient = False
+  if variants.get("multiply"):  # F' = F * A: the background's features suppressed
+    c.model.boundary_formula = "multiply"
+  if variants.get("parameter_free"):  # F' = F + [S; S]: no 1x1 conv + BN
+    c.model.structure_fusion = "add"
   if variants.get("runlocal"):  # 2 CPU cores: 2 small hourglasses, a narrow ResNet, 64x64
     c.batch_size = 16
     c.data.synth = config_base.synth_data(image_size=128, num_train=2000, num_validation=200,

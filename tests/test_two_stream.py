@@ -54,6 +54,31 @@ def test_paper_sizes():
   assert len([k for k in params["landmark_stream"] if k.startswith("hourglass")]) == 4
 
 
+def test_the_parameter_free_structure_awareness_adds_the_repeated_landmark_features():
+  config = tsmt_config.get_config("parameter_free")
+  assert config.model.structure_fusion == "add"
+  model = two_stream.make_module(config.model, SPEC)
+  batch = {"image": jnp.zeros((1, 256, 256, 3), jnp.uint8)}
+  _, variables = jax.eval_shape(lambda: model.init_with_output(jax.random.PRNGKey(0), batch))
+  # No parameters of its own: the 1x1 conv + BN of the default are gone, nothing replaces them.
+  assert set(variables["params"]) == {"landmark_stream", "classification_stream",
+                                      "category_head", "attribute_head"}
+  # F' = F + [S; S] on hand-made features: 2 landmark channels into 4 ResNet channels.
+  net = two_stream.TwoStreamNet(num_categories=2, num_attributes=2, structure_fusion="add")
+  x = jnp.arange(2 * 2 * 4, dtype=jnp.float32).reshape(1, 2, 2, 4)
+  shared = jnp.asarray([[[[10.0, 20.0]] * 2] * 2])  # [1, 2, 2, 2], already at x's size
+  out = net.apply({}, x, shared, False, method=net._structure)
+  np.testing.assert_allclose(out, x + jnp.asarray([10.0, 20.0, 10.0, 20.0]))
+
+
+def test_the_ablation_variants_set_their_fields():
+  assert tsmt_config.get_config("detached").model.structure_gradient is False
+  assert tsmt_config.get_config("multiply").model.boundary_formula == "multiply"
+  base = tsmt_config.get_config().model
+  assert (base.structure_gradient, base.boundary_formula, base.structure_fusion) == (
+      True, "residual", "conv")
+
+
 def _tiny_variables(model, batch):
   return state.init_variables(model, multitask.BATCH_FIELDS, {k: v[0] for k, v in batch.items()},
                               seed=0)

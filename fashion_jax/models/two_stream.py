@@ -23,7 +23,10 @@ Both streams read the same ground-truth bbox crop; landmarks live in that crop's
     features before its heatmap convolution, 64x64x256) resized to the ResNet features after
     `structure_at` (stage2: 28x28x512, the "middle-level" features), concatenated with them and
     brought back to their channel count by a 1x1 convolution + batch norm + ReLU
-    (`structure_restore`), so the pretrained stages after it read what they expect. One way
+    (`structure_restore`), so the pretrained stages after it read what they expect
+    (`structure_fusion="conv"`). The paper calls its sharing parameter-free; "add" is our
+    parameter-free reading: the resized landmark features, repeated along channels to the ResNet
+    features' count (256 -> 512 at paper size), are added to them, F' = F + [S; S]. One way
     only: nothing of the classification stream enters the landmark stream. The classification
     loss's gradient does reach the landmark stream through the shared features (the streams
     co-adapt) unless `structure_gradient` is False (a stop_gradient: the landmark stream is
@@ -49,6 +52,7 @@ from fashion_jax.ops import boundary, heatmaps
 
 BOUNDARY_SOURCES = ("predicted", "ground_truth", "none")
 BOUNDARY_FORMULAS = ("residual", "multiply")
+STRUCTURE_FUSIONS = ("conv", "add")
 RESNET_STAGES = ("stem", "stage1", "stage2", "stage3", "stage4")
 
 
@@ -107,6 +111,7 @@ class TwoStreamNet(nn.Module):
   boundary_min_points: int = 3
   structure_at: str = "stage2"  # "": no structure awareness
   structure_gradient: bool = True  # False: the shared features carry no gradient back
+  structure_fusion: str = "conv"  # "add": parameter-free, F + the features repeated
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
@@ -150,6 +155,12 @@ class TwoStreamNet(nn.Module):
     if not self.structure_gradient:
       landmark_features = jax.lax.stop_gradient(landmark_features)
     shared = jax.image.resize(landmark_features.astype(x.dtype), shape, "linear")
+    if self.structure_fusion == "add":
+      if x.shape[-1] % shared.shape[-1]:
+        raise ValueError(f"structure_fusion='add' repeats the landmark stream's "
+                         f"{shared.shape[-1]} channels to the ResNet's {x.shape[-1]}: the "
+                         "second must be a multiple of the first")
+      return x + jnp.tile(shared, (1, 1, 1, x.shape[-1] // shared.shape[-1]))
     y = layers.conv(self.dtype)(x.shape[-1], (1, 1), name="structure_restore")(
         jnp.concatenate([x, shared], axis=-1))
     return nn.relu(layers.batch_norm(train, self.dtype)(name="structure_restore_bn")(y))
@@ -163,7 +174,9 @@ def make_module(model_cfg, spec: schema.DatasetSpec) -> TwoStreamNet:
                                 ("boundary_formula", model_cfg.boundary_formula,
                                  BOUNDARY_FORMULAS),
                                 ("boundary_at", model_cfg.boundary_at, RESNET_STAGES),
-                                ("structure_at", model_cfg.structure_at, ("", *RESNET_STAGES))):
+                                ("structure_at", model_cfg.structure_at, ("", *RESNET_STAGES)),
+                                ("structure_fusion", model_cfg.get("structure_fusion", "conv"),
+                                 STRUCTURE_FUSIONS)):
     if value not in allowed:
       raise ValueError(f"config.model.{field} = {value!r}; use one of {allowed}")
   return TwoStreamNet(
@@ -178,6 +191,7 @@ def make_module(model_cfg, spec: schema.DatasetSpec) -> TwoStreamNet:
       boundary_min_score=model_cfg.boundary_min_score,
       boundary_min_points=model_cfg.boundary_min_points, structure_at=model_cfg.structure_at,
       structure_gradient=bool(model_cfg.get("structure_gradient", True)),
+      structure_fusion=model_cfg.get("structure_fusion", "conv"),
       dtype=jnp.dtype(model_cfg.dtype))
 
 
