@@ -112,6 +112,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.fold = 0
   c.data.domain = ""  # "shop" or "street": train on that domain's examples only
   c.data.eval_domain = ""  # the same for evaluation (eval and test)
+  # FashionAI category names ("blouse", "dress", ...): every role keeps only their records
+  # (after the hold-out is drawn, so its fractions hold for them). Empty: all.
+  c.data.categories = ()
   # Training batches of tuples, for systems whose batch source reads these (batch_sources.
   # Configured): "pair", "triplet" or "views"; anchors from `anchor_domain`, partners from
   # `partner_domain` ("" any). "": one example per row.
@@ -155,3 +158,43 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval = ml_collections.ConfigDict(dict(baselines=("untrained", "training_mean"),
                                           baseline_examples=2000))
   return c
+
+
+def scale_batch_size(config, batch_size: int) -> None:
+  """Sets `config.batch_size` to `batch_size` and scales every learning rate with it.
+
+  The linear scaling rule (Goyal et al. 2017, "Accurate, Large Minibatch SGD"): a batch k times
+  larger takes a learning rate k times larger. Documented in docs/reproduce.md#scaling-the-batch.
+  Scaled in place: `config.optimizer.learning_rate` and each phase's override of it
+  (`config.phases[i]["optimizer"]["learning_rate"]`), all by `batch_size / config.batch_size`.
+  A phase cannot override the batch size (optim.PHASE_KEYS), so one factor holds for every
+  phase. `eval_batch_size` is left alone (0 already follows `batch_size`); so are counts of
+  steps (`warmup_steps`, `decay_steps`, a phase's `num_steps`), while lengths in epochs keep
+  their meaning with the new batch.
+
+  Args:
+    config: a run's ConfigDict (`base_config()` and a system's fields); modified.
+    batch_size: the new global batch size (over all devices), >= 1.
+
+  Raises:
+    ValueError: for a batch size that is not an integer >= 1, or a config whose batch size is
+      below 1.
+  """
+  if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    raise ValueError(f"batch_size = {batch_size!r}: expected an integer >= 1")
+  if config.batch_size < 1:
+    raise ValueError(f"config.batch_size = {config.batch_size!r}: nothing to scale from")
+  factor = batch_size / config.batch_size
+  config.batch_size = batch_size
+  config.optimizer.learning_rate = config.optimizer.learning_rate * factor
+  phases = []
+  for phase in config.get("phases") or []:
+    optimizer = phase.get("optimizer") or {}
+    if "learning_rate" in optimizer:
+      # New dicts, not the old ones changed: a dict two phases (or another config) share would
+      # otherwise be scaled twice.
+      phase = {**dict(phase), "optimizer": {
+          **dict(optimizer), "learning_rate": optimizer["learning_rate"] * factor}}
+    phases.append(phase)
+  if phases:
+    config.phases = type(config.phases)(phases)
