@@ -115,6 +115,9 @@ def base_config() -> ml_collections.ConfigDict:
   # FashionAI category names ("blouse", "dress", ...): every role keeps only their records
   # (after the hold-out is drawn, so its fractions hold for them). Empty: all.
   c.data.categories = ()
+  # < 1: in training, only this fraction of street items (by a hash of the item id) keeps its
+  # class labels; the other street images are unlabelled (the curriculum-transfer premise).
+  c.data.street_label_fraction = 1.0
   # Training batches of tuples, for systems whose batch source reads these (batch_sources.
   # Configured): "pair", "triplet" or "views"; anchors from `anchor_domain`, partners from
   # `partner_domain` ("" any). "": one example per row.

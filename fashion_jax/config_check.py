@@ -73,6 +73,7 @@ DATA_FIELDS = {
     "bbox_margin": _number(0, open_lo=False),
     "domain": _one_of("", "shop", "street"),
     "eval_domain": _one_of("", "shop", "street"),
+    "street_label_fraction": FRACTION,
     "categories": _rule(
         lambda v: isinstance(v, Sequence) and not isinstance(v, str)
         and all(c in schema.FASHIONAI_CATEGORIES for c in v),

@@ -218,3 +218,34 @@ def test_average_precision_of_a_constant_score_is_the_positive_rate():
   # P 1, R 1/3; .5 -> P 2/3, R 2/3; .1 -> P 3/4, R 1. AP = (1 + 2/3 + 3/4) / 3.
   assert metrics.average_precision([0.9, 0.5, 0.5, 0.1], [True, False, True, True]) == (
       pytest.approx((1 + 2 / 3 + 3 / 4) / 3))
+
+
+def test_street_label_fraction_unlabels_the_street_views_of_the_other_items(tiny_mtct):
+  from fashion_jax.data import catalog, pipeline, splits
+
+  source = catalog.Catalog(progress=False).open(tiny_mtct.data).sources["train"]
+  examples = [source[i] for i in range(len(source))]
+  street = schema.DOMAINS.index("street")
+  tiny_mtct.data.street_label_fraction = 0.5
+  fn = pipeline.make_example_fn(tiny_mtct.data, train=True)
+  kept = set()
+  for example in examples:
+    out = fn(example, np.random.default_rng(0))
+    item = int(example["item_id"])
+    labelled = splits.unit_hash([f"street-label:item:{item}"], seed=0)[0] < 0.5
+    if int(example["domain"]) == street and not labelled:
+      assert (out["attributes"] == -1).all() and out["category"] == -1
+    else:
+      np.testing.assert_array_equal(out["attributes"], example["attributes"])
+      if int(example["domain"]) == street:
+        kept.add(item)
+  streets = {int(e["item_id"]) for e in examples if int(e["domain"]) == street}
+  assert 0 < len(kept) < len(streets)  # some street items keep their labels, some lose them
+  # Evaluation never loses labels, and the default fraction 1.0 keeps every label.
+  evaluation = pipeline.make_example_fn(tiny_mtct.data, train=False)
+  tiny_mtct.data.street_label_fraction = 1.0
+  default = pipeline.make_example_fn(tiny_mtct.data, train=True)
+  for example in examples:
+    for fn in (evaluation, default):
+      np.testing.assert_array_equal(fn(example, np.random.default_rng(0))["attributes"],
+                                    example["attributes"])

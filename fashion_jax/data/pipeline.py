@@ -19,7 +19,7 @@ import grain
 import numpy as np
 
 from fashion_jax import inference
-from fashion_jax.data import schema, transforms
+from fashion_jax.data import schema, splits, transforms
 
 # Fields passed through from the stored example unchanged.
 _LABEL_FIELDS = ("category", "attributes", "dcsa_labels", "domain", "item_id", "clothes_type",
@@ -48,14 +48,34 @@ def augment_from_config(aug_cfg) -> transforms.Augment:
                             colour=float(aug_cfg.colour))
 
 
+_STREET = schema.DOMAINS.index("street")
+# The class labels `data.street_label_fraction` removes from unlabelled street items.
+_CLASS_LABELS = {"category": -1, "attributes": -1, "dcsa_labels": -1}
+
+
+def street_item_labelled(item_id: int, fraction: float, seed: int) -> bool:
+  """Whether a street item keeps its labels for training at `data.street_label_fraction`:
+  SHA-256 of (seed, item id) below the fraction (the same items on every machine, whatever the
+  record order; all views of an item alike)."""
+  return fraction >= 1.0 or bool(
+      splits.unit_hash([f"street-label:item:{int(item_id)}"], seed)[0] < fraction)
+
+
 def make_example_fn(data_cfg, train: bool):
-  """Returns `fn(example, rng) -> input example` (crop, resize, augment, labels)."""
+  """Returns `fn(example, rng) -> input example` (crop, resize, augment, labels).
+
+  In training with `data.street_label_fraction` < 1, the street images of the items outside
+  that fraction (`street_item_labelled`) lose their class labels (category, attributes, DCSA
+  labels set to -1, unknown): the scarce street labels the curriculum-transfer poster assumes.
+  They still serve as images (e.g. the anchors of triplets)."""
   out_hw = tuple(data_cfg.image_size)
   augment = augment_from_config(data_cfg.augment) if train else transforms.Augment()
   segmented = data_cfg.get("segmented", "")
   if segmented and segmented not in SEGMENT_FILL:
     raise ValueError(f"data.segmented = {segmented!r}; use one of {sorted(SEGMENT_FILL)} or ''")
   with_mask = bool(data_cfg.get("with_mask", False)) or bool(segmented)
+  street_fraction = float(data_cfg.get("street_label_fraction", 1.0))
+  label_seed = int(data_cfg.holdout.seed) if "holdout" in data_cfg else 0
 
   def fn(example: dict, rng: np.random.Generator) -> dict:
     box = transforms.crop_box(example, data_cfg.crop, data_cfg.bbox_margin)
@@ -67,6 +87,10 @@ def make_example_fn(data_cfg, train: bool):
                                        SEGMENT_FILL[segmented])
     for name in _LABEL_FIELDS:
       out[name] = np.asarray(example[name])
+    if (train and street_fraction < 1.0 and int(example["domain"]) == _STREET
+        and not street_item_labelled(example["item_id"], street_fraction, label_seed)):
+      for name, unknown in _CLASS_LABELS.items():
+        out[name] = np.full_like(out[name], unknown)
     if not train:
       for name in _ORIGINAL_FIELDS:
         out[f"original_{name}"] = np.asarray(example[name])
