@@ -4,14 +4,12 @@
     model = fashion_jax.load("workdirs/fpm")        # a run's workdir, or an export folder
     results = model.predict(["photo.jpg"])          # named results in the photo's pixels
 
-docs/inference.md describes the results. Importing the package defines no command-line flags.
+docs/inference.md describes the results. Importing the package defines no command-line flags
+and leaves `XLA_FLAGS` alone: the command-line entry points add the package's XLA options
+(`fashion_jax.xla_options`).
 """
 
 import os as _os
-
-from fashion_jax import xla_options as _xla_options
-
-_xla_options.apply()  # before any JAX backend exists: XLA reads its flags once (see the module)
 
 
 def load(path: str, batch_size: int = 8, segmenter: str | None = None):

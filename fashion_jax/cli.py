@@ -12,7 +12,7 @@ import sys
 
 from absl import flags, logging
 
-from fashion_jax import checkpoints
+from fashion_jax import checkpoints, xla_options
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("traceback", False, "On an error, print the full traceback too.")
@@ -24,7 +24,11 @@ USER_ERRORS = (ValueError, OSError, checkpoints.CheckpointError, FloatingPointEr
 
 
 def parse_flags(argv: list[str]) -> list[str]:
-  """absl's parsing, with a bad `--config.x=v` override named instead of a traceback."""
+  """absl's parsing, with a bad `--config.x=v` override named instead of a traceback. Every
+  command line of the package parses its flags here, before JAX starts, so this is also where
+  the package's XLA options are applied (`xla_options`; `FASHION_JAX_XLA_OPTIONS=off` or your
+  own value in `XLA_FLAGS` overrides them)."""
+  xla_options.apply()
   try:
     return FLAGS(argv)
   except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:

@@ -1,7 +1,11 @@
 """XLA options the package sets for the CPU compiler, chosen by measurement.
 
-XLA reads `XLA_FLAGS` once, when JAX first creates a backend, so `apply()` runs when
-`fashion_jax` is imported (before any computation) and appends `CPU_OPTIONS` to `XLA_FLAGS`.
+XLA reads `XLA_FLAGS` once, when JAX first creates a backend, so the command-line entry points
+(train, eval, predict, export, the benchmarks and experiment runners: every command that parses
+its flags with `fashion_jax.cli.parse_flags`) call `apply()` before any computation; it appends
+`CPU_OPTIONS` to `XLA_FLAGS`. Importing `fashion_jax` as a library changes nothing: an
+application that wants the options calls `fashion_jax.xla_options.apply()` before its first
+JAX computation.
 docs/benchmarks.md has the measurements that chose them (tools/compare_torch.py, with and
 without). GPU and TPU compilers ignore `xla_cpu_*` options.
 
@@ -9,7 +13,7 @@ Overriding: a flag the user already gives in `XLA_FLAGS` keeps the user's value;
 `FASHION_JAX_XLA_OPTIONS=off` adds none. XLA aborts on a flag it does not know, and flags come
 and go between releases, so the options are only added on the jaxlib versions they were measured
 on (`MEASURED_ON`); elsewhere nothing is added. When JAX has created its backends before
-`fashion_jax` is imported (a notebook that ran JAX code first), the options cannot take effect;
+`apply()` runs (a notebook that ran JAX code first), the options cannot take effect;
 `in_effect()` says whether they did.
 """
 

@@ -9,6 +9,11 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
 
 import pytest  # noqa: E402
 
+from fashion_jax import xla_options  # noqa: E402
+
+# The test session is an entry point too: the same XLA options as the commands it compares with.
+xla_options.apply()
+
 
 @pytest.fixture(scope="session", autouse=True)
 def compilation_cache(tmp_path_factory):

@@ -32,14 +32,18 @@ def _python(code, **env):
                         env={**environ, **env}, timeout=300)
 
 
-def test_importing_the_package_sets_the_options_and_xla_accepts_them():
-  code = ("import fashion_jax, jax, jax.numpy as jnp, os\n"
-          "from fashion_jax import xla_options\n"
+def test_an_entry_point_sets_the_options_and_xla_accepts_them_but_importing_does_not():
+  code = ("import fashion_jax, jax, jax.numpy as jnp, os, sys\n"
+          "from fashion_jax import cli, xla_options\n"
+          "imported = os.environ.get('XLA_FLAGS', '')\n"
+          "cli.parse_flags([sys.argv[0]])\n"  # what every command line does first
           "jnp.ones(3).block_until_ready()\n"  # XLA parses the flags here (aborts if unknown)
-          "print(os.environ.get('XLA_FLAGS', ''), xla_options.in_effect())")
+          "print(repr(imported), os.environ.get('XLA_FLAGS', ''), xla_options.in_effect())")
   out = _python(code)
   assert out.returncode == 0, out.stderr[-2000:]
-  flags, in_effect = out.stdout.rsplit(" ", 1)
+  imported, rest = out.stdout.split(" ", 1)
+  flags, in_effect = rest.rsplit(" ", 1)
+  assert imported == "''"  # importing the package changed nothing
   if xla_options.jaxlib_version().startswith(xla_options.MEASURED_ON):
     assert f"--{NAME}=" in flags
   assert in_effect.strip() == "True"
@@ -50,8 +54,8 @@ def test_importing_the_package_sets_the_options_and_xla_accepts_them():
 def test_too_late_after_jax_started_it_changes_nothing_and_says_so():
   code = ("import jax, jax.numpy as jnp, os\n"
           "jnp.ones(3).block_until_ready()\n"
-          "import fashion_jax\n"
           "from fashion_jax import xla_options\n"
+          "xla_options.apply()\n"
           "print(repr(os.environ.get('XLA_FLAGS')), xla_options.in_effect())")
   out = _python(code)
   assert out.returncode == 0, out.stderr[-2000:]
