@@ -41,7 +41,8 @@ Choices made here:
 Variants (comma-separated after the path): `runlocal` (CPU, no ImageNet weights) trains a narrow
 VGG-16 with batch norm from scratch at 64x64: without ImageNet initialisation the plain
 13-convolution VGG needs several hundred steps before its category loss moves;
-`no_attention` is the plain multi-task VGG-16 baseline of the paper's ablation.
+`no_attention` is the plain multi-task VGG-16 without the attention branch (the paper reports
+no such run; docs/ablations.md compares them on the synthetic set).
 """
 
 from fashion_jax import config_base
@@ -67,7 +68,7 @@ def get_config(arg=None):
   c.log_every_steps = 100
   c.checkpoint_every_steps = 2000
 
-  if variants.get("no_attention"):  # the plain multi-task VGG-16 baseline of the ablation
+  if variants.get("no_attention"):  # the multi-task VGG-16 without the attention
     c.model.attention = False
   if variants.get("runlocal"):  # 11 minutes on 2 CPU cores (measured): a VGG-16-BN at 64x64
     c.batch_size = 16

@@ -4,7 +4,7 @@ r"""SisterNetwork (Lim, Han and Lee 2018) on the Clothing Attributes Dataset (DC
       --config.data.data_dir=DIR --config.model.pretrained.main_stream=resnet50.safetensors \
       --config.model.pretrained.segmented_stream=resnet50.safetensors
   python -m tools.cross_validate --config=configs/sister.py --workdir=/tmp/sister_cv \
-      --config.data.data_dir=DIR --folds=0,3      # every fold without --folds
+      --override=data.data_dir=DIR --folds=0,3      # every fold without --folds
   python -m fashion_jax.main --config=configs/sister.py:runlocal --workdir=/tmp/sister_local
 
 Paper settings (section 4): 224x224 input; ResNet from ImageNet with its last average pool
@@ -33,6 +33,8 @@ Variants (comma-separated after the path): `runlocal`; `baseline`, `sister_b`, `
 (Table 1 and Fig. 4: one ResNet-50 on the segmented image alone, background white, at the batch
 of 64 with which the paper chose the segmentation).
 """
+
+import ml_collections
 
 from fashion_jax import config_base
 
@@ -78,6 +80,8 @@ def get_config(arg=None):
   if variants.get("fcn_white"):  # "Resnet-50 at batch size 64 to select the segmentation"
     c.model.update(dict(variant="baseline", main_field="segmented_image"))
     c.batch_size = 64
+  if c.model.variant == "baseline":  # one stream: no segmented stream to load weights into
+    c.model.pretrained = ml_collections.ConfigDict(dict(main_stream=""))
   if backbone == "resnet152" and c.model.variant in ("sister_a", "sister_b"):
     c.batch_size = 16  # Sister-A with ResNet-152; Sister-B: "batch sizes were the same"
   if variants.get("twin") or c.model.variant.startswith("gate"):

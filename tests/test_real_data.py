@@ -242,11 +242,14 @@ def test_mtct_on_shop_street_csvs_runs_both_stages(tmp_path):
   assert "loss/triplet" in rows[-1] and "loss/triplet" not in rows[0]
 
 
-@pytest.mark.parametrize("module, missing", [
-    (lda_config, ["backbone"]), (tsmt_config, ["classification_stream"]),
-    (mtct_config, ["trunk"]), (sister_config, ["main_stream", "segmented_stream"])])
-def test_a_paper_config_on_real_data_refuses_random_imagenet_weights(module, missing, tmp_path):
-  config = module.get_config("runlocal")
+@pytest.mark.parametrize("module, variant, missing", [
+    (lda_config, "", ["backbone"]), (tsmt_config, "", ["classification_stream"]),
+    (mtct_config, "", ["trunk"]), (sister_config, "", ["main_stream", "segmented_stream"]),
+    (sister_config, "fcn_white,", ["main_stream"]), (sister_config, "baseline,", ["main_stream"])])
+def test_a_paper_config_on_real_data_refuses_random_imagenet_weights(module, variant, missing,
+                                                                     tmp_path):
+  config = module.get_config(f"{variant}runlocal")
+  assert sorted(config.model.pretrained) == sorted(missing)  # only networks the model has
   config.data.data_dir = str(tmp_path / "tfds")  # selects the paper's (real) dataset
   with pytest.raises(config_check.ConfigError) as refused:
     train.train_and_evaluate(config, str(tmp_path / "w"))
@@ -257,7 +260,7 @@ def test_a_paper_config_on_real_data_refuses_random_imagenet_weights(module, mis
   assert not (tmp_path / "w").exists() and not (tmp_path / "tfds").exists()  # nothing written
   config.model.from_scratch = True
   config_check.check_pretrained(config)  # deliberate: allowed
-  synthetic = module.get_config("runlocal")
+  synthetic = module.get_config(f"{variant}runlocal")
   config_check.check_pretrained(synthetic)  # the synthetic default trains from scratch
   config.model.from_scratch = False
   for name in missing:
