@@ -2,6 +2,7 @@ r"""Fashion Pose Machine (Hu et al. 2018) on the 24 FashionAI keypoints.
 
   python -m fashion_jax.main --config=configs/fpm.py --workdir=/tmp/fpm
   python -m fashion_jax.main --config=configs/fpm.py:runlocal --workdir=/tmp/fpm_local
+  python -m fashion_jax.main --config=configs/fpm.py:runlocal,stages=3 --workdir=...  # T stages
 
 Paper settings (section 3.2): 512x512 input, 64x64 belief maps, 6 stages, 24 keypoints +
 background, stage-wise L2 loss summed over stages, Adam at 1e-4, batch 5, 6 epochs. The paper
@@ -37,7 +38,7 @@ from fashion_jax import config_base
 
 
 def get_config(arg=None):
-  variants = config_base.parse_variants(arg, flags=("runlocal",))
+  variants = config_base.parse_variants(arg, flags=("runlocal",), options={"stages": int})
   c = config_base.base_config()
   c.system = "fpm"
   c.batch_size = 5
@@ -75,4 +76,8 @@ def get_config(arg=None):
     c.optimizer.learning_rate = 1e-3
     c.log_every_steps = 20
     c.eval_every_epochs = 2.0
+  if "stages" in variants:  # the number of stages T (the paper's 6; Table 1's comparison)
+    if variants["stages"] < 1:
+      raise ValueError(f"variant stages={variants['stages']}: a pose machine has >= 1 stage")
+    c.model.num_stages = variants["stages"]
   return c

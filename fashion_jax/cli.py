@@ -8,6 +8,7 @@ diverged run); 2 a bad command line; 128 + N stopped by signal N after saving a 
 
 from __future__ import annotations
 
+import os
 import sys
 
 from absl import flags, logging
@@ -24,23 +25,54 @@ USER_ERRORS = (ValueError, OSError, checkpoints.CheckpointError, FloatingPointEr
 
 
 def parse_flags(argv: list[str]) -> list[str]:
-  """absl's parsing, with a bad `--config.x=v` override named instead of a traceback. Every
-  command line of the package parses its flags here, before JAX starts, so this is also where
-  the package's XLA options are applied (`xla_options`; `FASHION_JAX_XLA_OPTIONS=off` or your
-  own value in `XLA_FLAGS` overrides them)."""
+  """absl's parsing, with a bad command line (an unknown `--config.x=v` field, a config file that
+  does not exist or does not load, an unknown config variant) said in one paragraph, exit
+  status 2, instead of a traceback. Every command line of the package parses its flags here,
+  before JAX starts, so this is also where the package's XLA options are applied (`xla_options`;
+  `FASHION_JAX_XLA_OPTIONS=off` or your own value in `XLA_FLAGS` overrides them)."""
   xla_options.apply()
   try:
-    return FLAGS(argv)
-  except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
-    overrides = [a for a in argv[1:] if a.startswith("--config.")]
-    name = str(e).strip("\"' ")
-    culprit = next((a for a in overrides if name and name in a.split("=")[0]), None)
-    if culprit and isinstance(e, AttributeError | KeyError):
-      message = f"{culprit}: the config has no field {name!r}"
-    else:
-      message = f"{type(e).__name__}: {e}" if not isinstance(e, flags.Error) else str(e)
-    sys.stderr.write(f"error: {message}\n")
+    rest = FLAGS(argv)
+    _check_config_loaded(argv)
+    return rest
+  except (flags.Error, AttributeError, KeyError, TypeError, ValueError, OSError) as e:
+    sys.stderr.write(f"error: {_flag_error(e, argv)}\n")
     sys.exit(2)
+
+
+def _check_config_loaded(argv: list[str]) -> None:
+  """A `--config` file that could not be loaded (a missing path) surfaces only when the config
+  is first used; say so now, as a command-line error."""
+  if "config" not in FLAGS or type(FLAGS["config"].value).__name__ != "_ErrorConfig":
+    return
+  given = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), "")
+  path = given.split(":", 1)[0]
+  reason = "no such file" if path and not os.path.exists(path) else "it does not load"
+  raise OSError(f"--config={given}: {reason} (a config file such as configs/fpm.py, "
+                "optionally followed by :variant)")
+
+
+def _flag_error(e: Exception, argv: list[str]) -> str:
+  """The one-paragraph message of a bad command line."""
+  text = str(e)
+  if "Traceback (most recent call last)" in text:  # an error inside the config file's code
+    flag = text.split(":", 1)[0].removeprefix("flag ")
+    last = [line for line in text.strip().splitlines() if line.strip()][-1]
+    return f"{flag}: {last.split(': ', 1)[-1] if ': ' in last else last}"
+  if isinstance(e, AttributeError | KeyError):  # an unknown field: name it and its suggestion
+    raw = e
+    while isinstance(raw, BaseException):  # ml_collections wraps the KeyError that names it
+      raw = raw.args[0] if raw.args else str(raw)
+    raw = str(raw)
+    name = raw.split("'")[1] if raw.count("'") >= 2 else raw.strip("\"' ")
+    hint = raw.split("\n", 1)[1].strip() if "\n" in raw else ""
+    culprit = next((a for a in argv[1:] if a.startswith("--config.")
+                    and a.split("=")[0].split(".")[-1] == name), None)
+    if culprit:
+      return (f"{culprit}: the config has no field {name!r}" + (f". {hint}" if hint else ""))
+  if isinstance(e, flags.Error | OSError):
+    return text
+  return f"{type(e).__name__}: {text}"
 
 
 def report_errors(main):

@@ -46,16 +46,20 @@ def builder_config(data_cfg):
 
 
 def parse_variants(arg: str | None, flags=(), options=None) -> dict:
-  """The variant part of `--config=path:variant` as a dict.
+  """The variant part of `--config=path:variant` as a dict of typed values.
 
-  `"runlocal,ablation=no_attention"` -> {"runlocal": True, "ablation": "no_attention"}.
+  `"runlocal,stages=3,backbone=resnet101"` -> {"runlocal": True, "stages": 3,
+  "backbone": "resnet101"} with flags=("runlocal",), options={"stages": int, "backbone":
+  ("resnet50", "resnet101")}.
 
   Args:
     flags: the names allowed alone (e.g. "runlocal").
-    options: {name: allowed values} for `name=value` parts.
+    options: {name: the allowed values (a tuple of strings) or their type (int, float, str)}
+      for `name=value` parts; a typed value arrives as that type.
 
   Raises:
-    ValueError: naming every unknown part and listing what is allowed.
+    ValueError: one paragraph naming every unknown or ill-typed part and listing what is
+      allowed.
   """
   options = options or {}
   parsed, unknown = {}, []
@@ -63,15 +67,29 @@ def parse_variants(arg: str | None, flags=(), options=None) -> dict:
     name, eq, value = part.partition("=")
     if not eq and name in flags:
       parsed[name] = True
-    elif eq and name in options and value in options[name]:
-      parsed[name] = value
+    elif eq and name in options and (typed := _typed(value, options[name])) is not None:
+      parsed[name] = typed
     else:
       unknown.append(part)
   if unknown:
-    allowed = [*flags, *(f"{k}={'|'.join(v)}" for k, v in options.items())]
+    allowed = [*flags, *(f"{k}={_allowed(v)}" for k, v in options.items())]
     raise ValueError(f"unknown config variant(s) {unknown}; allowed (comma-separated): "
                      f"{', '.join(allowed)}")
   return parsed
+
+
+def _typed(value: str, allowed):
+  """`value` as the option allows it (a choice, or converted to its type), else None."""
+  if isinstance(allowed, type):
+    try:
+      return allowed(value)
+    except ValueError:
+      return None
+  return value if value in allowed else None
+
+
+def _allowed(allowed) -> str:
+  return f"<{allowed.__name__}>" if isinstance(allowed, type) else "|".join(allowed)
 
 
 def base_config() -> ml_collections.ConfigDict:

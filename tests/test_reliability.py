@@ -73,6 +73,27 @@ def test_a_phase_override_out_of_range_is_named_with_its_phase(tiny_fpm_config):
     config_check.check(tiny_fpm_config)
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--config=configs/nope.py"], "error: --config=configs/nope.py: no such file"),
+    (["--config=configs/fpm.py:runlocal,runlokal"],
+     "error: --config=configs/fpm.py: unknown config variant(s) ['runlokal']; allowed "
+     "(comma-separated): runlocal, stages=<int>"),
+    (["--config=configs/fpm.py:stages=three"], "unknown config variant(s) ['stages=three']"),
+    (["--config=configs/fpm.py", "--config.batch_sise=3"],
+     "error: --config.batch_sise=3: the config has no field 'batch_sise'. Did you mean "
+     '"batch_size" instead of "batch_sise"?'),
+])
+def test_a_bad_config_on_the_command_line_is_one_paragraph_and_exit_2(args, message, tmp_path):
+  out = subprocess.run([sys.executable, "-m", "fashion_jax.main", *args,
+                        f"--workdir={tmp_path}/w"], capture_output=True, text=True, timeout=300,
+                       env=ENV)
+  assert out.returncode == 2, out.stderr[-2000:]
+  assert out.stderr.startswith("error: ") and message in out.stderr, out.stderr
+  assert "Traceback" not in out.stderr and "\\n" not in out.stderr
+  assert len(out.stderr.strip().splitlines()) == 1  # one paragraph, nothing after it
+  assert not (tmp_path / "w").exists()
+
+
 def test_the_command_line_names_a_bad_field_and_exits_non_zero(tmp_path):
   base = [sys.executable, "-m", "fashion_jax.main", "--config=configs/fpm.py:runlocal"]
   unknown = subprocess.run(base + [f"--workdir={tmp_path}/a", "--config.data.foo=1"],

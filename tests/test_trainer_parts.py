@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from conftest import TINY_SYNTH
 
+from configs import fpm as fpm_config
 from configs import landmark_attention as lda_config
 from fashion_jax import config_base, models, optim, state, train
 from fashion_jax import run as run_lib
@@ -49,6 +50,13 @@ def test_variants_parse_flags_and_options_and_refuse_the_rest():
     parse("runlokal,ablation=x", flags=("runlocal",), options={"ablation": ("a", "b")})
   with pytest.raises(ValueError, match="runlokal"):
     lda_config.get_config("runlokal")
+  # Typed options: the value arrives as its type; one that does not convert is refused.
+  typed = parse("stages=3,scale=0.5,name=x", options={"stages": int, "scale": float, "name": str})
+  assert typed == {"stages": 3, "scale": 0.5, "name": "x"} and type(typed["stages"]) is int
+  with pytest.raises(ValueError, match=r"\['stages=three'\]; allowed .*stages=<int>"):
+    parse("stages=three", flags=("runlocal",), options={"stages": int})
+  assert fpm_config.get_config("runlocal,stages=2").model.num_stages == 2
+  assert fpm_config.get_config("stages=4").model.num_stages == 4
 
 
 def test_hold_out_keeps_items_together_and_records_keep_their_side_as_data_grows():
