@@ -24,7 +24,7 @@ import orbax.checkpoint as ocp
 from absl import logging
 from jax.experimental import multihost_utils
 
-UNREADABLE_DIR = "unreadable_checkpoints"
+from fashion_jax import workdir as workdir_files
 
 
 class CheckpointError(RuntimeError):
@@ -38,11 +38,11 @@ class Checkpointer:
     self.workdir = os.path.abspath(workdir)
     self.best_metric = best_metric
     self.latest = ocp.CheckpointManager(
-        os.path.join(self.workdir, "checkpoints"),
+        workdir_files.path(self.workdir, workdir_files.CHECKPOINTS),
         options=ocp.CheckpointManagerOptions(max_to_keep=keep_latest, create=True,
                                              enable_async_checkpointing=False))
     self.best = ocp.CheckpointManager(
-        os.path.join(self.workdir, "best"),
+        workdir_files.path(self.workdir, workdir_files.BEST),
         options=ocp.CheckpointManagerOptions(
             max_to_keep=1, create=True, best_mode=best_mode, enable_async_checkpointing=False,
             best_fn=lambda metrics: metrics[best_metric],
@@ -118,11 +118,11 @@ class Checkpointer:
     return None, None
 
   def _set_aside(self, step: int, reason: str, restored_step: int) -> None:
-    target = os.path.join(self.workdir, UNREADABLE_DIR, str(step))
+    target = workdir_files.unreadable(self.workdir, str(step))
     if jax.process_index() == 0:  # one process moves the shared folder, every one reloads
       suffix = 1
       while os.path.exists(target):  # set aside before (the same step failed again): keep both
-        target, suffix = os.path.join(self.workdir, UNREADABLE_DIR, f"{step}.{suffix}"), suffix + 1
+        target, suffix = workdir_files.unreadable(self.workdir, f"{step}.{suffix}"), suffix + 1
       os.makedirs(os.path.dirname(target), exist_ok=True)
       shutil.move(os.path.join(str(self.latest.directory), str(step)), target)
       with open(os.path.join(target, "REASON.txt"), "w") as f:

@@ -11,7 +11,6 @@ the system's business.
 from __future__ import annotations
 
 import json
-import os
 
 import jax
 import numpy as np
@@ -20,6 +19,7 @@ from absl import logging
 
 from fashion_jax import checkpoints, sharding, state, visualize, writers
 from fashion_jax import run as run_lib
+from fashion_jax import workdir as workdir_files
 from fashion_jax.data import pipeline
 
 
@@ -115,7 +115,7 @@ def final_evaluation(run, variables, step: int, trained: bool = True) -> dict:
       label = f"{config.system} (step {step}, latest: the best checkpoint does not restore)"
   predict = model_predictor(run, variables)
   results = {label: run.system.score(*collect(run, predict, source, "test"), run.spec)}
-  save_picture(run, predict, source, os.path.join(run.workdir, "predictions_test.png"))
+  save_picture(run, predict, source, workdir_files.picture(run.workdir, "test"))
   baselines = tuple(config.eval.get("baselines", ()))
   unknown = set(baselines) - {"untrained", "training_mean"}
   if unknown:
@@ -148,7 +148,7 @@ def _publish(run, results: dict) -> None:
   data = run.describe("test")
   print(f"\n=== {run.config.system} on {data['dataset']}, test data: {data['records']} ===")
   print(run.system.report(results))
-  path = os.path.join(run.workdir, "results_test.json")
+  path = workdir_files.results(run.workdir, "test")
   with open(path, "w") as f:
     json.dump({"data": data, "eval_data": run.describe("eval"),
                "methods": {m: {k: writers.jsonable(v) for k, v in writers.flatten(r).items()}
@@ -158,7 +158,7 @@ def _publish(run, results: dict) -> None:
 
 def evaluate_workdir(workdir: str, config=None) -> dict:
   """Evaluates the best (else latest) checkpoint of an existing run, without training."""
-  config = config or run_lib.load_config(workdir)
+  config = config or workdir_files.load_config(workdir)
   run = run_lib.Run(config, workdir)
   try:
     if run.checkpointer.latest_step() is None and run.checkpointer.best_step() is None:

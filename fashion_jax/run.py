@@ -4,41 +4,14 @@ checkpoints and writers. Shared by training and by evaluation of an existing wor
 from __future__ import annotations
 
 import functools
-import json
-import os
 
 import jax
-import ml_collections
 import numpy as np
 from absl import logging
 
 from fashion_jax import checkpoints, config_check, models, optim, sharding, state, steps, writers
-from fashion_jax.data import batch_sources, catalog, folds, schema
-
-CONFIG_FILE = "config.json"
-SPEC_FILE = "dataset_spec.json"  # lets a run's model be rebuilt without its dataset on disk
-
-
-def save_config(config, workdir: str) -> None:
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, CONFIG_FILE), "w") as f:
-    f.write(config.to_json_best_effort(indent=2))
-
-
-def load_config(workdir: str) -> ml_collections.ConfigDict:
-  path = os.path.join(workdir, CONFIG_FILE)
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"{path} not found: is {workdir!r} the workdir of a run?")
-  with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
-
-
-def load_dataset_spec(workdir: str) -> schema.DatasetSpec:
-  path = os.path.join(workdir, SPEC_FILE)
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"{path} not found: is {workdir!r} the workdir of a run?")
-  with open(path) as f:
-    return schema.DatasetSpec.from_json(f.read())
+from fashion_jax import workdir as workdir_files
+from fashion_jax.data import batch_sources, catalog, folds
 
 
 def first(source, n: int):
@@ -81,9 +54,8 @@ class Run:
     """Writes config.json and dataset_spec.json: called once the run's state exists (initial
     or restored), so a resume that fails leaves the files of the run it could not resume."""
     if self.is_chief:
-      save_config(self.config, self.workdir)
-      with open(os.path.join(self.workdir, SPEC_FILE), "w") as f:
-        f.write(self.spec.to_json())
+      workdir_files.save_config(self.config, self.workdir)
+      workdir_files.save_dataset_spec(self.spec, self.workdir)
 
   # --- data -------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ import numpy as np
 from absl import logging
 
 from fashion_jax import config_check, evaluate, optim, sharding, writers
+from fashion_jax import workdir as workdir_files
 from fashion_jax.run import Run
 from fashion_jax.state import TrainState, enter_phase, restore_or_init, variables_of
 
@@ -84,9 +85,6 @@ class _StopFlag:
       signal.signal(sig, handler)
 
 
-EARLY_STOP_FILE = "early_stopped.json"
-
-
 def _stalled(run: Run, index: int, eval_at: set[int], step: int) -> bool:
   """Early stopping: the last phase's last `config.early_stopping_patience` evaluations did not
   improve the best metric. Read from the best checkpoint, so it holds across a resume."""
@@ -99,7 +97,7 @@ def _stalled(run: Run, index: int, eval_at: set[int], step: int) -> bool:
 
 
 def _early_stop_step(run: Run) -> int | None:
-  path = os.path.join(run.workdir, EARLY_STOP_FILE)
+  path = workdir_files.path(run.workdir, workdir_files.EARLY_STOPPED)
   if not os.path.exists(path):
     return None
   with open(path) as f:
@@ -164,7 +162,7 @@ def _train_phase(run: Run, state: TrainState, index: int,
                           "(best at step %s)", step + 1, config.early_stopping_patience,
                           run.checkpointer.best_metric, run.checkpointer.best_step())
           if run.is_chief:
-            with open(os.path.join(run.workdir, EARLY_STOP_FILE), "w") as f:
+            with open(workdir_files.path(run.workdir, workdir_files.EARLY_STOPPED), "w") as f:
               json.dump({"step": step + 1, "best_step": run.checkpointer.best_step()}, f)
           return state, True
       if stop.requested:

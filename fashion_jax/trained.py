@@ -26,7 +26,7 @@ import numpy as np
 from absl import logging
 
 from fashion_jax import checkpoints, inference, models, state
-from fashion_jax import run as run_lib
+from fashion_jax import workdir as workdir_files
 from fashion_jax.data import formats, schema
 
 IMAGE_FIELDS = ("image", "segmented_image")  # the inputs a caller gives; the rest are constants
@@ -108,8 +108,8 @@ class TrainedModel:
     if not os.path.isdir(workdir):
       raise FileNotFoundError(f"{workdir}: no such workdir")
     self.workdir = workdir
-    self.config = run_lib.load_config(workdir)
-    self.spec = run_lib.load_dataset_spec(workdir)
+    self.config = workdir_files.load_config(workdir)
+    self.spec = workdir_files.load_dataset_spec(workdir)
     self.system = models.get_system(self.config.system)
     self.module = self.system.make_module(self.config.model, self.spec)
     self.preprocess = inference.Preprocess.from_data_config(self.config.data)

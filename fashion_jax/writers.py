@@ -12,6 +12,8 @@ import time
 import numpy as np
 import tqdm
 
+from fashion_jax import workdir as workdir_files
+
 
 class _QuietLibraries(logging.Filter):
   """Drops the INFO chatter of orbax (every save and restore step) from the console."""
@@ -65,10 +67,10 @@ class MetricWriter:
     self._tb = None
     if enabled:
       os.makedirs(workdir, exist_ok=True)
-      self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")  # noqa: SIM115
+      self._jsonl = open(workdir_files.path(workdir, workdir_files.METRICS), "a")  # noqa: SIM115
       from tensorboardX import SummaryWriter  # deferred: heavy import
 
-      self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+      self._tb = SummaryWriter(workdir_files.path(workdir, workdir_files.TENSORBOARD))
 
   def supersede_after(self, step: int) -> None:
     """Moves the rows of steps after `step` (logged before an interruption, trained again

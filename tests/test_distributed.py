@@ -13,6 +13,7 @@ import jax
 import numpy as np
 
 from fashion_jax import run, state
+from fashion_jax import workdir as workdir_files
 
 
 def _free_port() -> int:
@@ -40,7 +41,7 @@ def _rows(workdir):
 def _params(workdir):
   """The final parameters, restored into this process's devices (a template is needed: the
   checkpoint was written for another device topology)."""
-  r = run.Run(run.load_config(workdir), workdir)
+  r = run.Run(workdir_files.load_config(workdir), workdir)
   try:
     train_state, _ = state.restore_or_init(r)
     return jax.tree.map(np.asarray, train_state.params)

@@ -17,7 +17,7 @@ from tiny_systems import tiny_config
 
 import fashion_jax
 from fashion_jax import inference, predict, prediction_lists, train, visualize
-from fashion_jax import run as run_lib
+from fashion_jax import workdir as workdir_files
 from fashion_jax.data import deepfashion_lists, formats, schema
 from fashion_jax.data.fashionai_keypoints import fashionai_keypoints
 
@@ -158,7 +158,7 @@ def test_boxes_and_the_deepfashion_lists_by_relative_path(attention_workdir, tmp
       x, y, _, visible = results[name]["landmarks"][point]
       np.testing.assert_array_equal(row.landmarks[slot], [round(x), round(y)])
       assert row.visibility[slot] == (schema.VISIBLE if visible else schema.OCCLUDED)
-  names = run_lib.load_dataset_spec(attention_workdir).category_names
+  names = workdir_files.load_dataset_spec(attention_workdir).category_names
   listed = formats.read_listing(categories, "image_name")
   assert [r.name for r in listed] == list(results)
   for row in listed:

@@ -20,6 +20,7 @@ from configs import sister as sister_config
 from configs import two_stream as tsmt_config
 from fashion_jax import config_check, train
 from fashion_jax import run as run_lib
+from fashion_jax import workdir as workdir_files
 from fashion_jax.data import catalog, prepare, schema, splits
 
 
@@ -150,11 +151,11 @@ def _predicts_with_the_datasets_names(workdir, tmp_path):
   import fashion_jax
   from fashion_jax import export
 
-  spec = run_lib.load_dataset_spec(workdir)
+  spec = workdir_files.load_dataset_spec(workdir)
   photo = np.random.default_rng(0).integers(0, 256, (120, 90, 3), dtype=np.uint8)
   model = fashion_jax.load(workdir)
   (result,) = model.predict([photo], boxes=[(10, 20, 70, 110)])
-  margin = run_lib.load_config(workdir).data.bbox_margin  # the box, grown by this per side
+  margin = workdir_files.load_config(workdir).data.bbox_margin  # the box, grown by this per side
   np.testing.assert_allclose(result["crop"], [10 - 61 * margin, 20 - 91 * margin,
                                               70 + 61 * margin, 110 + 91 * margin])
   assert {name for name, _ in result["category"]} <= set(spec.category_names)

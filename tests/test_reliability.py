@@ -23,6 +23,7 @@ from PIL import Image
 import fashion_jax
 from fashion_jax import checkpoints, config_check, evaluate, predict, train
 from fashion_jax import run as run_lib
+from fashion_jax import workdir as workdir_files
 from fashion_jax.data import formats
 
 ENV = dict(os.environ, JAX_PLATFORMS="cpu")
@@ -190,7 +191,7 @@ def test_resume_falls_back_to_the_newest_checkpoint_that_restores(tiny_fpm_confi
   first = train.train_and_evaluate(_checkpointed(tiny_fpm_config), workdir)
   _damage(os.path.join(workdir, "checkpoints", "6"), how)
   again = train.train_and_evaluate(tiny_fpm_config, workdir)  # resumes at 4, trains 5 and 6
-  moved = os.path.join(workdir, checkpoints.UNREADABLE_DIR, "6")
+  moved = workdir_files.unreadable(workdir, "6")
   assert os.path.isdir(moved)
   assert open(os.path.join(moved, "REASON.txt")).read().strip()
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["4", "6"]
@@ -209,7 +210,7 @@ def test_when_no_checkpoint_restores_nothing_is_moved(tiny_fpm_config, tmp_path)
   with pytest.raises(checkpoints.CheckpointError, match=r"no checkpoint .* restores \(step 6"):
     train.train_and_evaluate(tiny_fpm_config, workdir)
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["4", "6"]
-  assert not os.path.exists(os.path.join(workdir, checkpoints.UNREADABLE_DIR))
+  assert not os.path.exists(workdir_files.path(workdir, workdir_files.UNREADABLE))
 
 
 def test_an_unreadable_best_checkpoint_falls_back_to_the_latest(tiny_fpm_config, tmp_path):

@@ -110,7 +110,8 @@ def test_command_line_trains_then_evaluates(synth_data_dir, tmp_path):
   out = subprocess.run(common + ["--config=configs/fpm.py:runlocal"] + overrides, env=env,
                        capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
-  assert "FashionAI normalised error" in out.stdout and "fpm (step 2)" in out.stdout
+  assert "FashionAI challenge NE" in out.stdout and "The paper's NE" in out.stdout
+  assert "fpm (step 2)" in out.stdout
   out = subprocess.run(common + ["--mode=eval"], env=env, capture_output=True, text=True,
                        timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]

@@ -13,6 +13,7 @@ from configs import fpm as fpm_config
 from configs import landmark_attention as lda_config
 from fashion_jax import config_base, models, optim, state, train
 from fashion_jax import run as run_lib
+from fashion_jax import workdir as workdir_files
 from fashion_jax.data import batch_sources, datasets, schema, splits
 from fashion_jax.models import weights
 
@@ -246,5 +247,5 @@ def test_early_stopping_counts_evaluations_of_the_last_phase_since_the_best(tmp_
   config.early_stopping_patience = 0
   assert not train._stalled(run, 1, evals, 20)
   assert train._early_stop_step(run) is None
-  (tmp_path / train.EARLY_STOP_FILE).write_text('{"step": 18, "best_step": 14}')
+  (tmp_path / workdir_files.EARLY_STOPPED).write_text('{"step": 18, "best_step": 14}')
   assert train._early_stop_step(run) == 18  # a rerun at step 18 trains no further

@@ -27,6 +27,7 @@ import numpy as np
 from absl import app, flags, logging
 
 from fashion_jax import cli
+from fashion_jax import workdir as workdir_files
 
 FLAGS = flags.FLAGS
 
@@ -92,7 +93,7 @@ def run_pair(config, workdir: str) -> dict:
   """Trains and evaluates (or reads) one pair; returns its results_test.json and seconds."""
   from fashion_jax import train
 
-  path = os.path.join(workdir, "results_test.json")
+  path = workdir_files.results(workdir, "test")
   if not os.path.exists(path):
     start = time.perf_counter()
     try:
@@ -100,11 +101,11 @@ def run_pair(config, workdir: str) -> dict:
     except train.Stopped as e:  # by a signal, its checkpoint saved
       logging.warning("ablation stopped during %s; rerun the same command to resume", workdir)
       raise SystemExit(e.exit_status) from e
-    with open(os.path.join(workdir, "ablation_seconds.json"), "w") as f:
+    with open(workdir_files.path(workdir, workdir_files.ABLATION_SECONDS), "w") as f:
       json.dump({"seconds": time.perf_counter() - start}, f)
   with open(path) as f:
     results = json.load(f)
-  seconds_path, seconds = os.path.join(workdir, "ablation_seconds.json"), None
+  seconds_path, seconds = workdir_files.path(workdir, workdir_files.ABLATION_SECONDS), None
   if os.path.exists(seconds_path):
     with open(seconds_path) as f:
       seconds = json.load(f)["seconds"]

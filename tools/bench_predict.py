@@ -59,7 +59,8 @@ def make_workdir(system_name: str, variant: str, workdir: str) -> None:
   """A workdir of the system's config whose best checkpoint holds its initial variables."""
   import jax
 
-  from fashion_jax import checkpoints, models, run, state
+  from fashion_jax import checkpoints, models, state
+  from fashion_jax import workdir as workdir_files
   from tools import benchmarking
 
   config = importlib.import_module(f"configs.{system_name}").get_config(variant or None)
@@ -68,9 +69,8 @@ def make_workdir(system_name: str, variant: str, workdir: str) -> None:
   module = system.make_module(config.model, spec)
   blank = system.batch_source.blank_example(config.data, spec)
   variables = jax.device_get(state.init_variables(module, system.batch_fields, blank, 0))
-  run.save_config(config, workdir)
-  with open(os.path.join(workdir, run.SPEC_FILE), "w") as f:
-    f.write(spec.to_json())
+  workdir_files.save_config(config, workdir)
+  workdir_files.save_dataset_spec(spec, workdir)
   ckpt = checkpoints.Checkpointer(workdir, *system.best_metric)
   try:
     ckpt.save_best(0, variables, {system.best_metric[0]: 0.0})
@@ -139,10 +139,11 @@ def main(argv=None) -> int:
     for name in systems:
       workdir, exported = os.path.join(root, name), os.path.join(root, f"{name}_export")
       make_workdir(name, args.variant, workdir)
-      from fashion_jax import export, run
+      from fashion_jax import export
+      from fashion_jax import workdir as workdir_files
 
       export.export_model(workdir, exported, platforms=("cpu",))
-      size = "x".join(map(str, run.load_config(workdir).data.image_size))
+      size = "x".join(map(str, workdir_files.load_config(workdir).data.image_size))
       for source, path in (("workdir", workdir), ("export", exported)):
         for batch in (int(b) for b in args.batch_sizes.split(",")):
           row = {"system": name, "input": size, "source": source, "batch": batch,
