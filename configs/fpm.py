@@ -12,7 +12,7 @@ synthetic set with FashionAI's split sizes (18,420 / 8,107 / 5,076).
 
 Choices the paper leaves open, made here: layer sizes from the convolutional pose machine it
 builds on, including CPM's per-stage 5x5x32 convolution on the shared image features of stages
-t >= 2 (see fashion_jax/models/fpm.py); target Gaussian sigma 8 input pixels (1 belief-map
+t >= 2 (see fashion_jax/systems/fpm.py); target Gaussian sigma 8 input pixels (1 belief-map
 pixel at stride 8), on every annotated keypoint, visible or occluded;
 the whole image resized to the input (FashionAI images are 512x512); augmentation with
 horizontal flip, +-15 degree rotation, 0.8-1.2 zoom and colour jitter (the paper names none);

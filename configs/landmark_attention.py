@@ -34,7 +34,7 @@ Choices made here:
   * heatmap targets: Gaussians with sigma 5 input pixels (the paper: "a Gaussian filter");
   * the width at 112x112 in the landmark branch (32) and between the attention's transposed
     convolutions (64); the paper's printed 7x7x28 squeeze is kept as printed;
-  * M_info downsampling with antialiasing (see lda_branches.landmark_information);
+  * M_info downsampling with antialiasing (see landmark_attention.landmark_information);
   * augmentation: horizontal flip, 0.9-1.1 zoom, 5% shift, mild colour jitter;
   * the best checkpoint is chosen by validation category top-3 accuracy.
 

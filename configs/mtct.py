@@ -23,7 +23,7 @@ Choices the poster leaves open, made here:
     classification terms are means over images, so at batch 64 the triplet term weighs about
     64 times its mean; "mean" was this package's default before December 2026 and the
     docs/ablations.md runs used it), the kernel on L2-normalised embeddings (the concatenated
-    second FC layers; models/mtct.py);
+    second FC layers; systems/mtct.py);
     f_t (street branches) for the anchor, f_s (the stage-1 shop branches, frozen) for positive
     and negative;
   * stage 2 fine-tunes all three FC layers of every street branch (`street_branches/.*`),

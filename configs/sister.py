@@ -23,8 +23,8 @@ Choices made here where the paper is silent:
     training folds (by image id); the reported fold is never used for selection;
   * the whole image resized to 224x224 (DCSA has no boxes); flip and mild colour jitter;
   * the loss: the mean of the 26 labels' cross-entropies, each over the images where the label
-    is present (see fashion_jax/models/sister.py), so every label weighs as in MACC;
-  * the gated variants' reading of the paper's Fig. 3 (fashion_jax/models/sister.py).
+    is present (see fashion_jax/systems/sister.py), so every label weighs as in MACC;
+  * the gated variants' reading of the paper's Fig. 3 (fashion_jax/systems/sister.py).
 
 Variants (comma-separated after the path): `runlocal`; `baseline`, `sister_b`, `gate_single`,
 `gate_add`, `gate_concat` (Tables 2-3; the gated ones are twins of ResNet-50 as in the paper);

@@ -102,7 +102,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.num_devices = 0  # 0: every device; the mesh splits the batch over them
   # Empty: one phase of num_epochs. Else a list of dicts, each with `name`, `num_epochs` or
   # `num_steps`, and optionally `trainable` (a regex over parameter paths) and overrides of
-  # `optimizer`, `loss`, `data` and `model` (see fashion_jax/optim.py and docs/training.md).
+  # `optimizer`, `loss`, `data` and `model` (see fashion_jax/phases.py and docs/training.md).
   c.phases = []
   c.max_steps_per_phase = 0  # >0 caps each phase (smoke tests, benchmarks)
   # >0: stop training when this many evaluations of the last phase in a row did not improve the
@@ -188,7 +188,7 @@ def scale_batch_size(config, batch_size: int) -> None:
   larger takes a learning rate k times larger. Documented in docs/reproduce.md#scaling-the-batch.
   Scaled in place: `config.optimizer.learning_rate` and each phase's override of it
   (`config.phases[i]["optimizer"]["learning_rate"]`), all by `batch_size / config.batch_size`.
-  A phase cannot override the batch size (optim.PHASE_KEYS), so one factor holds for every
+  A phase cannot override the batch size (phases.PHASE_KEYS), so one factor holds for every
   phase. `eval_batch_size` is left alone (0 already follows `batch_size`); so are counts of
   steps (`warmup_steps`, `decay_steps`, a phase's `num_steps`), while lengths in epochs keep
   their meaning with the new batch.

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numbers
 from collections.abc import Callable, Sequence
 
-from fashion_jax import config_base, optim
+from fashion_jax import config_base
+from fashion_jax import phases as phases_lib
 from fashion_jax.data import schema
 
 
@@ -148,7 +149,7 @@ def check(config) -> None:
 
 def _check_phases(config) -> None:
   try:
-    specs = optim.phase_specs(config)
+    specs = phases_lib.phase_specs(config)
   except ValueError as e:
     raise ConfigError(f"config.phases: {e}") from None
   for i, spec in enumerate(specs):
@@ -160,7 +161,7 @@ def _check_phases(config) -> None:
     for part, fields in (("data", DATA_FIELDS), ("optimizer", OPTIMIZER_FIELDS)):
       overrides = dict(spec.get(part) or {})
       if overrides:
-        merged = optim.merged(config[part], overrides, f"{where}.{part}")
+        merged = phases_lib.merged(config[part], overrides, f"{where}.{part}")
         _check_fields(merged, {k: v for k, v in fields.items() if k.split(".")[0] in overrides},
                       f"{where}.{part}")
 

@@ -9,7 +9,8 @@ import jax
 import numpy as np
 from absl import logging
 
-from fashion_jax import checkpoints, config_check, models, optim, sharding, state, steps, writers
+from fashion_jax import checkpoints, config_check, optim, sharding, state, steps, systems, writers
+from fashion_jax import phases as phases_lib
 from fashion_jax import workdir as workdir_files
 from fashion_jax.data import batch_sources, catalog, folds
 
@@ -26,7 +27,7 @@ class Run:
     config_check.check(config)  # before anything is read or written
     self.config, self.workdir = config, workdir
     self.is_chief = jax.process_index() == 0
-    self.system = models.get_system(config.system)
+    self.system = systems.get_system(config.system)
     self.catalog = catalog.Catalog(progress=bool(config.progress))
     self.dataset = self.catalog.open(config.data)
     self.spec = self.dataset.spec
@@ -42,7 +43,7 @@ class Run:
     if config.batch_size % self.mesh.size:
       raise ValueError(f"batch_size {config.batch_size} is not divisible by the "
                        f"{self.mesh.size} devices of the mesh")
-    self.phases = optim.resolve_phases(config, self._steps_per_epoch)
+    self.phases = phases_lib.resolve_phases(config, self._steps_per_epoch)
     self.total_steps = self.phases[-1].end_step
     self.checkpointer = checkpoints.Checkpointer(workdir, *self.system.best_metric)
     self.writer = writers.MetricWriter(workdir, enabled=self.is_chief)
@@ -79,7 +80,7 @@ class Run:
                        f"gives fewer batch rows than batch_size {self.config.batch_size}")
     return steps
 
-  def train_data(self, phase: optim.Phase, seed: int,
+  def train_data(self, phase: phases_lib.Phase, seed: int,
                  start_step: int) -> batch_sources.TrainData:
     """What the system's batch source reads in `phase`, from `start_step` of the phase."""
     return self._train_data(phase.data, seed, start_step)

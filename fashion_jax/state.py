@@ -16,6 +16,7 @@ from absl import logging
 from flax.training import train_state
 
 from fashion_jax import optim, sharding
+from fashion_jax import phases as phases_lib
 from fashion_jax.models import weights
 
 
@@ -81,7 +82,7 @@ def restore_or_init(run) -> tuple[TrainState, int]:
   nothing is initialised, compiled or loaded from pretrained files only to be overwritten.
   """
   def owner_of(step: int) -> int:  # a checkpoint at a phase's end holds that phase's optimiser
-    return optim.phase_at(run.phases, max(step - 1, 0))
+    return phases_lib.phase_at(run.phases, max(step - 1, 0))
 
   def initial(owner: int, variables: dict) -> TrainState:
     tx = optim.make_optimizer(run.phases[owner], variables["params"])

@@ -20,6 +20,7 @@ import numpy as np
 from absl import logging
 
 from fashion_jax import config_check, evaluate, optim, sharding, writers
+from fashion_jax import phases as phases_lib
 from fashion_jax import workdir as workdir_files
 from fashion_jax.run import Run
 from fashion_jax.state import TrainState, enter_phase, restore_or_init, variables_of
@@ -104,7 +105,7 @@ def _early_stop_step(run: Run) -> int | None:
     return json.load(f)["step"]
 
 
-def _eval_steps(run: Run, phase: optim.Phase) -> set[int]:
+def _eval_steps(run: Run, phase: phases_lib.Phase) -> set[int]:
   every = max(1, round(run.config.eval_every_epochs * phase.steps_per_epoch))
   return set(range(phase.start_step + every, phase.end_step, every)) | {phase.end_step}
 
@@ -186,7 +187,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     run.writer.supersede_after(int(state.step))  # the steps after it are trained again
     stopped_early = _early_stop_step(run) == int(state.step)
     with _StopFlag() as stop:
-      for index in range(optim.phase_at(run.phases, int(state.step)), len(run.phases)):
+      for index in range(phases_lib.phase_at(run.phases, int(state.step)), len(run.phases)):
         if stopped_early:
           break
         if index != owner:

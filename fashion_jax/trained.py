@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from fashion_jax import checkpoints, inference, models, state
+from fashion_jax import checkpoints, inference, state, systems
 from fashion_jax import workdir as workdir_files
 from fashion_jax.data import formats, schema
 
@@ -110,7 +110,7 @@ class TrainedModel:
     self.workdir = workdir
     self.config = workdir_files.load_config(workdir)
     self.spec = workdir_files.load_dataset_spec(workdir)
-    self.system = models.get_system(self.config.system)
+    self.system = systems.get_system(self.config.system)
     self.module = self.system.make_module(self.config.model, self.spec)
     self.preprocess = inference.Preprocess.from_data_config(self.config.data)
     self.names = names_for(self.system, self.spec)

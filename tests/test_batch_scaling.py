@@ -6,7 +6,8 @@ import copy
 import pytest
 
 from configs import mtct, two_stream
-from fashion_jax import config_base, config_check, optim
+from fashion_jax import config_base, config_check
+from fashion_jax import phases as phases_lib
 
 
 def _snapshot(config) -> dict:
@@ -55,7 +56,7 @@ def test_mtct_phase_overrides_scale_with_the_base_rate():
   assert _drop(_snapshot(c), *changed) == _drop(before, *changed)
   # What the trainer reads: each phase's merged optimizer, checked as a run's config is.
   config_check.check(c)
-  resolved = optim.resolve_phases(c, steps_per_epoch=10)
+  resolved = phases_lib.resolve_phases(c, steps_per_epoch=10)
   assert [p.optimizer.learning_rate for p in resolved] == [8e-4, 8e-5]
   assert resolved[1].optimizer.decay_factor == 0.5
 

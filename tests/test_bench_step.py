@@ -113,7 +113,7 @@ def test_every_paper_config_has_a_benchmark_batch():
   without its data (nothing compiled here)."""
   import importlib
 
-  from fashion_jax import models
+  from fashion_jax import systems
   from tools import benchmarking
 
   for name, (path, heads) in benchmarking.SYSTEMS.items():
@@ -121,7 +121,7 @@ def test_every_paper_config_has_a_benchmark_batch():
     config = module.get_config()
     sizes = {h.split("=")[0].lstrip("-"): int(h.split("=")[1]) for h in heads}
     spec = benchmarking.benchmark_spec(config, **sizes)
-    system = models.get_system(config.system)
+    system = systems.get_system(config.system)
     phase = benchmarking.benchmark_phase(config)
     batch = benchmarking.fake_batch(phase.data, system, spec, 2)
     assert batch["image"].shape == (2, *config.data.image_size, 3), name
@@ -192,7 +192,7 @@ def test_compare_torch_rejects_an_unknown_model_before_any_work():
 def test_a_step_that_runs_out_of_memory_says_what_it_needs(tiny_fpm_config, monkeypatch):
   import jax
 
-  from fashion_jax import models, sharding
+  from fashion_jax import sharding, systems
   from tools import benchmarking
 
   def out_of_memory(fn, rounds, steps):
@@ -200,7 +200,7 @@ def test_a_step_that_runs_out_of_memory_says_what_it_needs(tiny_fpm_config, monk
                                      "bytes.")
 
   monkeypatch.setattr(benchmarking, "time_rounds", out_of_memory)
-  system = models.get_system(tiny_fpm_config.system)
+  system = systems.get_system(tiny_fpm_config.system)
   spec = benchmarking.benchmark_spec(tiny_fpm_config)
   with pytest.raises(ValueError, match=r"needs \d+\.\d GiB by XLA's memory analysis.*"
                                        "Out of memory allocating"):

@@ -11,7 +11,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from fashion_jax import config_check, models, optim, state, steps
+from fashion_jax import config_check, optim, state, steps, systems
 from tools import benchmarking
 
 SYSTEMS = ("fpm", "landmark_attention", "two_stream", "sister", "mtct")
@@ -23,7 +23,7 @@ STEPS = 4
 def _phase_and_batch(name):
   config = importlib.import_module(f"configs.{name}").get_config("runlocal")
   config.batch_size = 2
-  system = models.get_system(config.system)
+  system = systems.get_system(config.system)
   spec = benchmarking.benchmark_spec(config)
   phase = benchmarking.benchmark_phase(config)
   batch = benchmarking.fake_batch(phase.data, system, spec, config.batch_size)

@@ -19,7 +19,8 @@ from fashion_jax.data import schema
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BLOCKED = ("flax", "optax", "orbax", "cv2", "tensorflow_datasets", "grain", "ml_collections",
-           "fashion_jax.models", "fashion_jax.trained", "fashion_jax.train", "torch")
+           "fashion_jax.models", "fashion_jax.systems", "fashion_jax.trained", "fashion_jax.train",
+           "torch")
 SERVE = """
 import importlib.abc, json, sys
 import numpy as np

@@ -7,7 +7,7 @@ import pytest
 
 from fashion_jax import metrics
 from fashion_jax.data import schema
-from fashion_jax.models import fpm
+from fashion_jax.systems import fpm
 
 STRIDE, MAP = 8, 8  # 64x64 input, 8x8 belief maps
 

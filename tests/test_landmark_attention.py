@@ -11,7 +11,7 @@ import pytest
 from configs import landmark_attention as lda_config
 from fashion_jax import train
 from fashion_jax.data import schema
-from fashion_jax.models import landmark_attention, multitask
+from fashion_jax.systems import deepfashion, landmark_attention
 
 SPEC = schema.DatasetSpec(category_names=tuple(f"c{i}" for i in range(50)),
                           attribute_names=tuple(f"a{i}" for i in range(1000)),
@@ -60,7 +60,7 @@ def test_masked_labels_contribute_no_loss_and_no_gradient():
              "category_logits": jnp.asarray(rng.normal(size=(2, 5)), jnp.float32),
              "attribute_logits": jnp.asarray(rng.normal(size=(2, 3)), jnp.float32)}
   cfg = lda_config.get_config().loss
-  grads = jax.grad(lambda o: multitask.loss(o, batch, cfg)[0])(outputs)
+  grads = jax.grad(lambda o: deepfashion.loss(o, batch, cfg)[0])(outputs)
   heat = np.abs(np.asarray(grads["landmark_heatmaps"])).sum(axis=(1, 2))  # [B, 8]
   assert np.all(heat[:, 1:4] == 0) and np.all(heat[:, [0, 4]] > 0)  # occluded/trunc/absent
   assert np.all(np.asarray(grads["category_logits"])[1] == 0)  # missing category
@@ -68,8 +68,8 @@ def test_masked_labels_contribute_no_loss_and_no_gradient():
   assert attr[0, 2] == 0 and attr[1, 1] == 0 and attr[0, 0] != 0  # unknown attributes
   # Changing what a masked map or label predicts leaves the loss unchanged.
   moved = dict(outputs, landmark_heatmaps=outputs["landmark_heatmaps"].at[:, :, :, 2].add(5.0))
-  assert float(multitask.loss(moved, batch, cfg)[0]) == pytest.approx(
-      float(multitask.loss(outputs, batch, cfg)[0]), rel=1e-6)
+  assert float(deepfashion.loss(moved, batch, cfg)[0]) == pytest.approx(
+      float(deepfashion.loss(outputs, batch, cfg)[0]), rel=1e-6)
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ from fashion_jax import evaluate, losses, metrics, state, train
 from fashion_jax import run as run_lib
 from fashion_jax.data import schema, synth
 from fashion_jax.data.synth import xdomain
-from fashion_jax.models import mtct, weights
+from fashion_jax.models import weights
+from fashion_jax.systems import mtct
 
 
 def test_tste_by_hand_and_at_its_limits():

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from fashion_jax import optim, run, state, train
+from fashion_jax import phases as phases_lib
 
 PHASES = [dict(name="stage1_only", num_steps=2, trainable="stage1_.*"),
           dict(name="joint", num_steps=2, optimizer=dict(learning_rate=1e-3))]
@@ -50,9 +51,9 @@ def test_step_schedule_divides_by_ten_every_n_epochs(tiny_fpm_config):
 
 def test_phase_ranges_and_unknown_trainable_pattern(tiny_fpm_config):
   tiny_fpm_config.phases = [dict(name="a", num_epochs=2), dict(name="b", num_epochs=0.5)]
-  phases = optim.resolve_phases(tiny_fpm_config, steps_per_epoch=10)
+  phases = phases_lib.resolve_phases(tiny_fpm_config, steps_per_epoch=10)
   assert [(p.name, p.start_step, p.end_step) for p in phases] == [("a", 0, 20), ("b", 20, 25)]
-  assert optim.phase_at(phases, 19) == 0 and optim.phase_at(phases, 20) == 1
+  assert phases_lib.phase_at(phases, 19) == 0 and phases_lib.phase_at(phases, 20) == 1
   with pytest.raises(ValueError, match="matches no parameter"):
     optim.trainable_labels({"dense": {"kernel": 1}}, "backbone/.*")
   frozen = optim.trainable_labels({"a": {"w": 1}, "b": {"w": 2}}, "a/.*")

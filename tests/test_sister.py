@@ -15,7 +15,7 @@ from configs import sister as sister_config
 from fashion_jax import metrics, train
 from fashion_jax import run as run_lib
 from fashion_jax.data import datasets, formats, pipeline, prepare, schema
-from fashion_jax.models import sister
+from fashion_jax.systems import sister
 from tools import cross_validate
 
 # torchvision's parameter counts without the 1000-way classifier (2048 * 1000 + 1000).

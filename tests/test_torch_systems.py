@@ -8,11 +8,11 @@ import pytest
 torch = pytest.importorskip("torch", reason="torch comes with requirements-test.txt")
 
 from configs import fpm, landmark_attention, mtct, sister, two_stream  # noqa: E402
-from fashion_jax import losses, models  # noqa: E402
+from fashion_jax import losses, systems  # noqa: E402
 from fashion_jax.data import schema  # noqa: E402
-from fashion_jax.models import mtct as mtct_model  # noqa: E402
-from fashion_jax.models import two_stream as two_stream_model  # noqa: E402
 from fashion_jax.ops import boundary  # noqa: E402
+from fashion_jax.systems import mtct as mtct_model  # noqa: E402
+from fashion_jax.systems import two_stream as two_stream_model  # noqa: E402
 from tools import benchmarking, torch_steps, torch_systems  # noqa: E402
 
 DEEPFASHION = benchmarking.DEEPFASHION_HEAD_SIZES
@@ -21,7 +21,7 @@ NUM_SISTER_OUTPUTS = len(schema.DCSA_BINARY_LABELS) + sum(
 
 
 def jax_parameter_count(config, spec) -> int:
-  system = models.get_system(config.system)
+  system = systems.get_system(config.system)
   module = system.make_module(config.model, spec)
   batch = benchmarking.fake_batch(config.data, system, spec, 1)
   shapes = jax.eval_shape(lambda: module.init(jax.random.key(0), batch, train=False))
@@ -118,8 +118,9 @@ def test_two_stream_boundary_map_matches_the_jax_one():
 @pytest.mark.parametrize("stacks", [0, 3])
 def test_torch_landmark_loss_is_the_jax_one(stacks):
   # The per-element MSE of each output's maps, summed over stacks (not averaged over them), as
-  # multitask.landmark_heatmap_loss with every landmark visible: one map set (LDA) and three stacks.
-  from fashion_jax.models import multitask
+  # deepfashion.landmark_heatmap_loss with every landmark visible: one map set (LDA) and three
+  # stacks.
+  from fashion_jax.systems import deepfashion
 
   rng = np.random.default_rng(0)
   lead = (stacks,) if stacks else ()
@@ -129,7 +130,7 @@ def test_torch_landmark_loss_is_the_jax_one(stacks):
            "landmarks_visibility": np.full((2, 8), schema.VISIBLE, np.int8),
            "valid": np.ones(2, bool)}
   loss_cfg = two_stream.get_config().loss
-  want = multitask.landmark_heatmap_loss({"landmark_heatmaps": jnp.asarray(maps)}, batch,
+  want = deepfashion.landmark_heatmap_loss({"landmark_heatmaps": jnp.asarray(maps)}, batch,
                                         loss_cfg)
   targets = losses.heatmap_targets(points=batch["landmarks"], mask=np.ones((2, 8), bool),
                                    map_hw=(16, 16), stride=4.0,

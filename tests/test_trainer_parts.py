@@ -11,7 +11,8 @@ from conftest import TINY_SYNTH
 
 from configs import fpm as fpm_config
 from configs import landmark_attention as lda_config
-from fashion_jax import config_base, models, optim, state, train
+from fashion_jax import config_base, optim, state, systems, train
+from fashion_jax import phases as phases_lib
 from fashion_jax import run as run_lib
 from fashion_jax import workdir as workdir_files
 from fashion_jax.data import batch_sources, datasets, schema, splits
@@ -101,7 +102,7 @@ def test_phase_overrides_that_cannot_be_honoured_are_refused(two_view_config, tm
   ]:
     c.phases = phases
     with pytest.raises(ValueError, match=message):
-      optim.resolve_phases(c, steps_per_epoch=10)
+      phases_lib.resolve_phases(c, steps_per_epoch=10)
   c.phases = [dict(name="no_attention", num_steps=1, model=dict(attention=False))]
   run = run_lib.Run(c, str(tmp_path))
   try:
@@ -218,23 +219,23 @@ def test_triplets_pair_street_anchors_with_shop_images_and_resume_exactly(two_vi
 
 
 def test_systems_are_found_by_model_file_name():
-  assert models.get_system("fpm").name == "fpm"
+  assert systems.get_system("fpm").name == "fpm"
   with pytest.raises(ValueError, match=r"unknown system 'pose'; known: \[.*'fpm', "
                                        r"'landmark_attention', .*'two_stream'\]"):
-    models.get_system("pose")
+    systems.get_system("pose")
   assert {"fpm", "landmark_attention", "mtct", "sister", "two_stream"} <= set(
-      models.known_systems())
+      systems.known_systems())
 
 
 def test_early_stopping_counts_evaluations_of_the_last_phase_since_the_best(tmp_path):
   import types
 
-  from fashion_jax import optim as optim_lib
+  from fashion_jax import phases as phases_lib
 
   config = config_base.base_config()
   config.phases = [dict(name="pre", num_steps=10), dict(name="joint", num_steps=10)]
   config.early_stopping_patience = 2
-  phases = optim_lib.resolve_phases(config, steps_per_epoch=2)
+  phases = phases_lib.resolve_phases(config, steps_per_epoch=2)
   best = {"step": None}
   run = types.SimpleNamespace(config=config, phases=phases, workdir=str(tmp_path),
                               checkpointer=types.SimpleNamespace(best_step=lambda: best["step"]))

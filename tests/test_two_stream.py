@@ -9,9 +9,10 @@ from conftest import TINY_SYNTH
 
 from configs import two_stream as tsmt_config
 from fashion_jax import optim, state, steps, train
+from fashion_jax import phases as phases_lib
 from fashion_jax import run as run_lib
 from fashion_jax.data import schema
-from fashion_jax.models import multitask, two_stream
+from fashion_jax.systems import deepfashion, two_stream
 
 SPEC = schema.DatasetSpec(category_names=tuple(f"c{i}" for i in range(50)),
                           attribute_names=tuple(f"a{i}" for i in range(1000)),
@@ -80,7 +81,7 @@ def test_the_ablation_variants_set_their_fields():
 
 
 def _tiny_variables(model, batch):
-  return state.init_variables(model, multitask.BATCH_FIELDS, {k: v[0] for k, v in batch.items()},
+  return state.init_variables(model, deepfashion.BATCH_FIELDS, {k: v[0] for k, v in batch.items()},
                               seed=0)
 
 
@@ -94,9 +95,9 @@ def test_landmark_loss_has_no_gradient_in_the_classification_stream():
   def landmark_loss(params):
     out, _ = model.apply({**variables, "params": params}, batch, train=True,
                          mutable=["batch_stats"])
-    return multitask.landmark_heatmap_loss(out, batch, loss_cfg)
+    return deepfashion.landmark_heatmap_loss(out, batch, loss_cfg)
 
-  category = lambda p: multitask.category_loss(model.apply(
+  category = lambda p: deepfashion.category_loss(model.apply(
       {**variables, "params": p}, batch, train=True, mutable=["batch_stats"])[0], batch, None)
   both = jax.jit(lambda p: (jax.grad(landmark_loss)(p), jax.grad(category)(p)))
   grads, category_grads = both(variables["params"])
@@ -111,7 +112,7 @@ def test_landmark_loss_has_no_gradient_in_the_classification_stream():
   # ... unless the shared features carry no gradient: then only the landmark loss trains it.
   cfg.structure_gradient = False
   detached = two_stream.make_module(cfg, SPEC)
-  detached_category = lambda p: multitask.category_loss(detached.apply(
+  detached_category = lambda p: deepfashion.category_loss(detached.apply(
       {**variables, "params": p}, batch, train=True, mutable=["batch_stats"])[0], batch, None)
   grads = jax.jit(jax.grad(detached_category))(variables["params"])
   assert all(float(jnp.abs(g).max()) == 0.0 for g in jax.tree.leaves(grads["landmark_stream"]))
@@ -138,7 +139,7 @@ def test_the_compiled_train_step_holds_the_rasterizer_with_no_host_round_trip():
     config.model.boundary_source = source
     model = two_stream.make_module(config.model, SPEC)
     variables = _tiny_variables(model, batch)
-    phase = optim.resolve_phases(config, steps_per_epoch=10)[-1]
+    phase = phases_lib.resolve_phases(config, steps_per_epoch=10)[-1]
     train_state = state.create_state(variables, optim.make_optimizer(phase, variables["params"]),
                                      seed=0)
     step = steps.compile_train_step(model, two_stream.SYSTEM, phase.loss)
@@ -160,7 +161,7 @@ def test_the_step_runs_with_every_host_transfer_disallowed():
   batch = _batch()
   model = two_stream.make_module(config.model, SPEC)
   variables = _tiny_variables(model, batch)
-  phase = optim.resolve_phases(config, steps_per_epoch=10)[-1]
+  phase = phases_lib.resolve_phases(config, steps_per_epoch=10)[-1]
   train_state = state.create_state(variables, optim.make_optimizer(phase, variables["params"]),
                                    seed=0)
   train_state, batch = jax.device_put((train_state, batch))
@@ -181,7 +182,7 @@ def test_masked_landmarks_get_no_gradient_in_any_stack():
   outputs = {"landmark_heatmaps": jnp.asarray(rng.normal(size=(3, 2, 4, 4, 8)), jnp.float32),
              "category_logits": jnp.zeros((2, 50)), "attribute_logits": jnp.zeros((2, 1000))}
   cfg = tsmt_config.get_config().loss
-  grads = jax.grad(lambda o: multitask.loss(o, batch, cfg)[0])(outputs)["landmark_heatmaps"]
+  grads = jax.grad(lambda o: deepfashion.loss(o, batch, cfg)[0])(outputs)["landmark_heatmaps"]
   per_map = np.abs(np.asarray(grads)).sum(axis=(2, 3))  # [S, B, 8]
   assert np.all(per_map[..., 2:5] == 0) and np.all(per_map[..., [0, 1, 5, 6, 7]] > 0)
 

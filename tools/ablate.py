@@ -248,7 +248,7 @@ def chart(summary: dict, metric: str, path: str, title: str) -> None:
 def run_ablation(config: str, workdir: str, variants: dict[str, str], seeds: list[int],
                  metrics: list[str] = (), paper: dict | None = None, title: str = "") -> dict:
   """Runs (or reads) every (variant, seed) of `config` and writes the report; returns it."""
-  from fashion_jax import models
+  from fashion_jax import systems
 
   # Every config is built before anything trains: a bad variant fails now, not hours in, and
   # a config file edited while the ablation runs does not change the pairs still to come.
@@ -257,7 +257,7 @@ def run_ablation(config: str, workdir: str, variants: dict[str, str], seeds: lis
   os.makedirs(workdir, exist_ok=True)
   runs, seconds, metrics = {name: {} for name in variants}, 0.0, list(metrics)
   for (name, seed), pair_config in pair_configs.items():
-    metrics = metrics or [models.get_system(pair_config.system).best_metric[0]]
+    metrics = metrics or [systems.get_system(pair_config.system).best_metric[0]]
     logging.info("ablation: variant %s, seed %d", name, seed)
     runs[name][seed] = run_pair(pair_config, os.path.join(workdir, name, f"seed{seed}"))
     seconds += runs[name][seed]["seconds"] or 0.0

@@ -59,13 +59,13 @@ def make_workdir(system_name: str, variant: str, workdir: str) -> None:
   """A workdir of the system's config whose best checkpoint holds its initial variables."""
   import jax
 
-  from fashion_jax import checkpoints, models, state
+  from fashion_jax import checkpoints, state, systems
   from fashion_jax import workdir as workdir_files
   from tools import benchmarking
 
   config = importlib.import_module(f"configs.{system_name}").get_config(variant or None)
   spec = benchmarking.benchmark_spec(config, *DEEPFASHION_HEADS.get(system_name, (0, 0)))
-  system = models.get_system(config.system)
+  system = systems.get_system(config.system)
   module = system.make_module(config.model, spec)
   blank = system.batch_source.blank_example(config.data, spec)
   variables = jax.device_get(state.init_variables(module, system.batch_fields, blank, 0))

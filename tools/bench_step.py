@@ -38,7 +38,7 @@ import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from fashion_jax import cli, models, sharding
+from fashion_jax import cli, sharding, systems
 from tools import benchmarking
 
 FLAGS = flags.FLAGS
@@ -85,7 +85,7 @@ def measure(config, args) -> dict:
   """Every number of the module docstring for `config` (`args`: this tool's flags)."""
   without = parse_without(args.without)
   reduced = (benchmarking.with_model_override(config, *without) if without else None)
-  system = models.get_system(config.system)
+  system = systems.get_system(config.system)
   try:
     spec = benchmarking.benchmark_spec(config, args.num_categories, args.num_attributes)
   except benchmarking.SpecUnknown as e:

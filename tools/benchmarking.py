@@ -20,7 +20,8 @@ import jax
 import ml_collections
 import numpy as np
 
-from fashion_jax import config_base, models, optim, sharding, state, steps
+from fashion_jax import config_base, optim, sharding, state, steps, systems
+from fashion_jax import phases as phases_lib
 from fashion_jax.data import datasets, schema
 from fashion_jax.data.synth import render
 
@@ -197,10 +198,10 @@ def compile_twice(jitted, *args):
   return compiled, cold, cached
 
 
-def benchmark_phase(config, index: int | None = None) -> optim.Phase:
+def benchmark_phase(config, index: int | None = None) -> phases_lib.Phase:
   """Phase `index` of `config`, or (None) its longest one: the step a run spends most time in
   (the two-stream network's joint phase, not its landmark warm-up), counted in epochs."""
-  phases = optim.resolve_phases(config, steps_per_epoch=1000)
+  phases = phases_lib.resolve_phases(config, steps_per_epoch=1000)
   if index is None:
     return max(phases, key=lambda p: p.num_steps)  # the first of the longest
   if not -len(phases) <= index < len(phases):
@@ -214,7 +215,7 @@ class CompiledStep:
   """The trainer's compiled update for one phase of a config, with its state and a fixed batch;
   calling it runs one step and waits for it."""
 
-  phase: optim.Phase
+  phase: phases_lib.Phase
   module: object
   compiled: object
   holder: dict  # {"state": TrainState}, replaced by every step (the state is donated)
@@ -334,7 +335,7 @@ def model_convolutions(config) -> tuple[collections.Counter, int, tuple[int, int
   product) are counted as 1x1 convolutions of stride 1 on the [B, H, W, C] input they multiply
   (a strided one's input is already subsampled).
   """
-  system = models.get_system(config.system)
+  system = systems.get_system(config.system)
   spec = benchmark_spec(config)
   batch = fake_batch(config.data, system, spec, config.batch_size)
   module = system.make_module(config.model, spec)

@@ -48,7 +48,7 @@ import numpy as np
 import optax
 from absl import app, flags
 
-from fashion_jax import cli, models, sharding
+from fashion_jax import cli, sharding, systems
 from tools import benchmarking, timing_worker
 
 FLAGS = flags.FLAGS
@@ -83,7 +83,7 @@ def _config(name: str, scale: float) -> ml_collections.ConfigDict:
 def jax_system_step(config, num_categories=0, num_attributes=0):
   """The trainer's compiled step for `config` (heads of these sizes where given, else the
   config's dataset's)."""
-  system = models.get_system(config.system)
+  system = systems.get_system(config.system)
   spec = benchmarking.benchmark_spec(config, num_categories, num_attributes)
   return benchmarking.compile_step(config, system, spec, sharding.make_mesh(1))
 

@@ -11,7 +11,7 @@ import torch
 from torch.nn import functional
 
 from fashion_jax.data import schema
-from fashion_jax.models import mtct as mtct_model
+from fashion_jax.systems import mtct as mtct_model
 from tools import benchmarking, torch_reference, torch_systems
 
 
@@ -42,7 +42,7 @@ def _deepfashion_loss(net, config, images, maps_shape):
 
 
 def landmark_loss(maps, targets):
-  """`fashion_jax.models.multitask.landmark_heatmap_loss` with every landmark visible: the mean
+  """`fashion_jax.systems.deepfashion.landmark_heatmap_loss` with every landmark visible: the mean
   squared error over every element of each output's maps, summed over stacked outputs.
   maps: [B, L, h, w] or [S, B, L, h, w]; targets: the same shape."""
   per_stack = functional.mse_loss(maps, targets, reduction="none").flatten(-4).mean(-1)

@@ -1,6 +1,6 @@
 """PyTorch counterparts of the pose machine, the landmark-attention network, the SisterNetwork, the
 curriculum transfer's multi-task network and the two-stream network, layer for layer (same
-convolutions, widths, kernels, pools and heads as fashion_jax.models.fpm, .landmark_attention,
+convolutions, widths, kernels, pools and heads as fashion_jax.systems.fpm, .landmark_attention,
 .sister, .mtct and .two_stream), for
 tools/compare_torch's side-by-side step times. They are built from the same config fields; they
 are timing references, not trained or converted models.
@@ -31,7 +31,7 @@ def conv_stack(in_channels, widths, kernels, pool_after=(), relu_last=True) -> n
 
 
 class PoseMachine(nn.Module):
-  """fashion_jax.models.fpm.FashionPoseMachine: returns belief maps [T, B, L+1, H/8, W/8]."""
+  """fashion_jax.systems.fpm.FashionPoseMachine: returns belief maps [T, B, L+1, H/8, W/8]."""
 
   def __init__(self, model_cfg, num_keypoints=24):
     super().__init__()
@@ -64,7 +64,7 @@ def upsample_2x(in_channels, out_channels) -> nn.ConvTranspose2d:
 
 
 class LandmarkAttention(nn.Module):
-  """fashion_jax.models.landmark_attention.LandmarkAttentionNet on VGG-16 (no BN): returns
+  """fashion_jax.systems.landmark_attention.LandmarkAttentionNet on VGG-16 (no BN): returns
   (heatmaps [B, 8, H, W], category logits, attribute logits)."""
 
   def __init__(self, model_cfg, num_categories, num_attributes, num_landmarks=8):
@@ -104,7 +104,7 @@ class LandmarkAttention(nn.Module):
 
 
 class SisterNetA(nn.Module):
-  """fashion_jax.models.sister.SisterNet, variant sister_a with ResNet-50 streams: each stream's
+  """fashion_jax.systems.sister.SisterNet, variant sister_a with ResNet-50 streams: each stream's
   stage-4 features max-pooled over space, FC + ReLU each, summed, then the label outputs."""
 
   def __init__(self, model_cfg, num_outputs):
@@ -130,7 +130,7 @@ class SisterNetA(nn.Module):
 
 
 class MultiTaskNetwork(nn.Module):
-  """fashion_jax.models.mtct.MultiTaskNetwork without batch norm (the paper config): the NIN
+  """fashion_jax.systems.mtct.MultiTaskNetwork without batch norm (the paper config): the NIN
   trunk of fashion_jax.models.nin, flattened, then an FC-FC-FC branch per attribute group in
   each of the shop and street sets; returns the `branches` set's logits per group."""
 
@@ -247,7 +247,7 @@ def hull_fill(points, valid, size, margin):
 
 
 class TwoStream(nn.Module):
-  """fashion_jax.models.two_stream.TwoStreamNet on its paper defaults (ResNet-50, boundary after
+  """fashion_jax.systems.two_stream.TwoStreamNet on its paper defaults (ResNet-50, boundary after
   stage 1 as F * (1 + A), structure after stage 2): returns (heatmaps [S, B, 8, H/4, W/4],
   category logits, attribute logits). The boundary map is computed on the device from the last
   stack's decoded peaks, as the JAX step does, by `hull_fill` and a Gaussian blur (the peaks

@@ -1,23 +1,3 @@
-"""Model registry: `config.system = "<name>"` is the `SYSTEM` of `fashion_jax/models/<name>.py`,
-so a new system is one new model file (see `fashion_jax.models.base.System`)."""
-
-import importlib
-import importlib.util
-import pkgutil
-
-from fashion_jax.models.base import System
-
-
-def known_systems() -> list[str]:
-  """The model files that export a `SYSTEM` (imports each module)."""
-  names = [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
-  return sorted(n for n in names if hasattr(importlib.import_module(f"{__name__}.{n}"), "SYSTEM"))
-
-
-def get_system(name: str) -> System:
-  module = None
-  if name.isidentifier() and importlib.util.find_spec(f"{__name__}.{name}") is not None:
-    module = importlib.import_module(f"{__name__}.{name}")
-  if not isinstance(getattr(module, "SYSTEM", None), System):
-    raise ValueError(f"unknown system {name!r}; known: {known_systems()}")
-  return module.SYSTEM
+"""Reusable networks: ResNet, VGG, stacked hourglass, NIN, FCN, shared layers and backbones, and
+the import of converted pretrained weights. The papers' systems that use them live in
+`fashion_jax.systems`."""

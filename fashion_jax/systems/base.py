@@ -1,6 +1,6 @@
 """What a model file declares so that the one trainer and evaluator can run it.
 
-A model file `fashion_jax/models/<name>.py` exports its Flax module and `SYSTEM`, a `System`: how
+A system file `fashion_jax/systems/<name>.py` exports its Flax module and `SYSTEM`, a `System`: how
 to build the module from the config and the dataset, which batch fields it reads, the labels it
 needs, its loss, its on-device predictions, how those are scored, printed and drawn, its
 "training mean" baseline, the metric that picks the best checkpoint and, optionally, its own

@@ -119,10 +119,51 @@ def mean_baseline(truth: dict, spec: schema.DatasetSpec) -> dict[str, np.ndarray
           "attribute_scores": baselines.positive_rates(truth["attributes"], truth["valid"])}
 
 
+
+# --- the paper's table ------------------------------------------------------------------
+_SLOT_COLUMNS = ("L.Collar", "R.Collar", "L.Sleeve", "R.Sleeve", "L.Waistline", "R.Waistline",
+                 "L.Hem", "R.Hem")
+ATTRIBUTE_GROUPS = ("texture", "fabric", "shape", "part", "style")
+
+
+def deepfashion_landmark_table(results: dict[str, dict]) -> str:
+  """Table 1 of the landmark-attention paper: NE per landmark slot and the average.
+
+  Args:
+    results: method name -> the dict of `metrics.deepfashion_landmark_error`.
+  """
+  rows = {m: [*r["per_slot"].values(), r["mean"]] for m, r in results.items()}
+  return ("DeepFashion landmark normalised error (lower is better)\n"
+          + reporting.format_table([*_SLOT_COLUMNS, "Avg"], rows))
+
+
+def deepfashion_classification_table(categories: dict[str, dict],
+                                     attributes: dict[str, dict]) -> str:
+  """Table 2 of the landmark-attention paper: category top-3/5 accuracy and attribute top-3/5
+  recall per group and overall, in percent.
+
+  Args:
+    categories: method -> `metrics.top_k_accuracy` dict; attributes: method ->
+      `metrics.attribute_recall_at_k` dict (groups missing from a dataset show as "-").
+  """
+  groups = ("Category", *(g.capitalize() for g in ATTRIBUTE_GROUPS), "All")
+  columns = [f"{g} top-{k}" for g in groups for k in (3, 5)]
+  rows = {}
+  for method in categories:
+    attr = attributes[method]
+    values = [100 * categories[method]["top3"], 100 * categories[method]["top5"]]
+    for group in (*ATTRIBUTE_GROUPS, "all"):
+      cell = attr.get(group, {})
+      values += [100 * cell.get("top3", float("nan")), 100 * cell.get("top5", float("nan"))]
+    rows[method] = values
+  return ("DeepFashion category accuracy and attribute recall, % (higher is better)\n"
+          + reporting.format_table(columns, rows, fmt="{:.2f}"))
+
+
 def report(results_by_method: dict[str, dict]) -> str:
   """Tables 1 and 2 of the landmark-attention paper, one row per method."""
-  return (reporting.deepfashion_landmark_table(
+  return (deepfashion_landmark_table(
       {m: r["landmarks"] for m, r in results_by_method.items()}) + "\n\n"
-      + reporting.deepfashion_classification_table(
+      + deepfashion_classification_table(
           {m: r["category"] for m, r in results_by_method.items()},
           {m: r["attributes"] for m, r in results_by_method.items()}))

@@ -1,0 +1,24 @@
+"""The papers' systems and their registry: `config.system = "<name>"` is the `SYSTEM` of
+`fashion_jax/systems/<name>.py`, so a new system is one new system file (see
+`fashion_jax.systems.base.System`). Reusable networks live in `fashion_jax.models`."""
+
+import importlib
+import importlib.util
+import pkgutil
+
+from fashion_jax.systems.base import System
+
+
+def known_systems() -> list[str]:
+  """The model files that export a `SYSTEM` (imports each module)."""
+  names = [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
+  return sorted(n for n in names if hasattr(importlib.import_module(f"{__name__}.{n}"), "SYSTEM"))
+
+
+def get_system(name: str) -> System:
+  module = None
+  if name.isidentifier() and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+    module = importlib.import_module(f"{__name__}.{name}")
+  if not isinstance(getattr(module, "SYSTEM", None), System):
+    raise ValueError(f"unknown system {name!r}; known: {known_systems()}")
+  return module.SYSTEM
