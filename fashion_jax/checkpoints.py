@@ -26,6 +26,8 @@ from jax.experimental import multihost_utils
 
 from fashion_jax import workdir as workdir_files
 
+BEST, LATEST, LATEST_BEST_UNREADABLE = "best", "latest", "latest (the best does not restore)"
+
 
 class CheckpointError(RuntimeError):
   """A checkpoint could not be saved or restored; the message says what is kept."""
@@ -132,6 +134,28 @@ class Checkpointer:
     self.latest.reload()
     logging.warning("the checkpoint of step %d did not restore (%s); it was moved to %s and "
                     "the run resumes from step %d", step, reason[:300], target, restored_step)
+
+  def best_else_latest(self, template, latest: Callable[[], tuple[object, int] | None]
+                       ) -> tuple[object, int, str]:
+    """The one rule for the variables a trained run is judged and used by: the best
+    checkpoint's, else the latest state's. `latest()` gives (variables, step) of the latest
+    state, or None when there is none (read from disk or already in memory, the caller's
+    choice). Returns (variables, step, which), `which` one of `BEST`, `LATEST` and
+    `LATEST_BEST_UNREADABLE` (a best checkpoint exists but does not restore)."""
+    if self.best_step() is not None:
+      try:
+        return self.restore_best(template), self.best_step(), BEST
+      except CheckpointError as e:
+        fallback = latest()
+        if fallback is None:
+          raise
+        logging.warning("%s; using the latest state (step %d) instead", e, fallback[1])
+        return (*fallback, LATEST_BEST_UNREADABLE)
+    fallback = latest()
+    if fallback is None:
+      raise FileNotFoundError(f"no checkpoint in {self.workdir}: train first (or give the "
+                              "workdir of a run that saved one)")
+    return (*fallback, LATEST)
 
   def restore_best(self, template):
     """The best model variables, in the structure and shardings of `template`."""

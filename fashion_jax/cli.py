@@ -75,12 +75,19 @@ def _flag_error(e: Exception, argv: list[str]) -> str:
   return f"{type(e).__name__}: {text}"
 
 
+class CommandLineError(Exception):
+  """A command line that cannot work: one paragraph naming the flag, exit status 2."""
+
+
 def report_errors(main):
   """`main` with the user errors turned into one paragraph on stderr and exit status 1."""
 
   def wrapped(argv):
     try:
       return main(argv)
+    except CommandLineError as e:
+      sys.stderr.write(f"error: {e}\n")
+      sys.exit(2)
     except USER_ERRORS as e:
       if FLAGS.traceback:
         raise

@@ -103,16 +103,13 @@ def final_evaluation(run, variables, step: int, trained: bool = True) -> dict:
   test role; prints the paper-style table and writes `results_test.json`."""
   config = run.config
   source = run.eval_source("test")
-  best, label = run.checkpointer.best_step(), f"{config.system} (step {step})"
-  if best is not None:
-    template = sharding.put_replicated(variables, run.mesh)
-    try:
-      variables, label = run.checkpointer.restore_best(template), f"{config.system} (step {best})"
-    except checkpoints.CheckpointError as e:
-      if not trained:
-        raise
-      logging.warning("%s; the latest state (step %d) is evaluated instead", e, step)
-      label = f"{config.system} (step {step}, latest: the best checkpoint does not restore)"
+  template = sharding.put_replicated(variables, run.mesh)
+  in_memory = (variables, step)  # the latest state, already here
+  variables, step, which = run.checkpointer.best_else_latest(
+      template, lambda: in_memory if trained else None)
+  label = f"{config.system} (step {step}" + (
+      ", latest: the best checkpoint does not restore)"
+      if which == checkpoints.LATEST_BEST_UNREADABLE else ")")
   predict = model_predictor(run, variables)
   results = {label: run.system.score(*collect(run, predict, source, "test"), run.spec)}
   save_picture(run, predict, source, workdir_files.picture(run.workdir, "test"))
@@ -166,7 +163,7 @@ def evaluate_workdir(workdir: str, config=None) -> dict:
     if run.checkpointer.latest_step() is None:  # the best alone (the latest were removed)
       return final_evaluation(run, run.init_variables(), run.checkpointer.best_step(),
                               trained=False)
-    train_state, _ = state.restore_or_init(run)  # the fallback if the best does not restore
+    train_state, _ = run.restore_or_init()  # the fallback if the best does not restore
     return final_evaluation(run, state.variables_of(train_state), int(train_state.step))
   finally:
     run.close()

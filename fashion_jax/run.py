@@ -151,6 +151,21 @@ class Run:
     return steps.compile_train_step(self.module_for(index), self.system, phase.loss,
                                     update_stats)
 
+  # --- train states ----------------------------------------------------------------------
+
+  def restore_or_init(self) -> tuple[state.TrainState, int]:
+    """The run's newest checkpoint that restores, else its initial state, and the index of the
+    phase whose optimiser it holds (`state.restore_or_init`)."""
+    abstract = jax.eval_shape(lambda: state.init_variables(
+        self.module, self.system.batch_fields, self.blank_example(), self.config.seed))
+    return state.restore_or_init(
+        phases=self.phases, checkpointer=self.checkpointer, mesh=self.mesh,
+        seed=self.config.seed, abstract_variables=abstract, init_variables=self.init_variables)
+
+  def enter_phase(self, train_state: state.TrainState, index: int) -> state.TrainState:
+    """`train_state` ready for phase `index` (`state.enter_phase`)."""
+    return state.enter_phase(self.phases[index], train_state, self.mesh)
+
   @functools.cached_property
   def predict_step(self):
     """(variables, batch) -> the system's predictions; compiled once per run."""

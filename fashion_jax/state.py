@@ -5,6 +5,7 @@ and the change of optimiser at a phase boundary. Shared by training, evaluation,
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import flax.traverse_util
@@ -74,33 +75,35 @@ def variables_of(state: TrainState) -> dict:
   return variables
 
 
-def restore_or_init(run) -> tuple[TrainState, int]:
-  """The run's newest checkpoint that restores (see `Checkpointer.restore_newest`), else its
-  initial state; and the index of the phase whose optimiser the state holds.
+def restore_or_init(*, phases: list[phases_lib.Phase], checkpointer, mesh, seed: int,
+                    abstract_variables: dict,
+                    init_variables: Callable[[], dict]) -> tuple[TrainState, int]:
+  """The newest checkpoint of `checkpointer` that restores (see `Checkpointer.restore_newest`),
+  else the initial state made from `init_variables()`; and the index of the phase whose
+  optimiser the state holds.
 
-  A checkpoint is restored into an abstract state (`jax.eval_shape`, replicated over the mesh):
-  nothing is initialised, compiled or loaded from pretrained files only to be overwritten.
+  A checkpoint is restored into an abstract state made from `abstract_variables` (the
+  variables' `jax.eval_shape`, replicated over `mesh`): nothing is initialised, compiled or
+  loaded from pretrained files only to be overwritten.
   """
   def owner_of(step: int) -> int:  # a checkpoint at a phase's end holds that phase's optimiser
-    return phases_lib.phase_at(run.phases, max(step - 1, 0))
+    return phases_lib.phase_at(phases, max(step - 1, 0))
 
   def initial(owner: int, variables: dict) -> TrainState:
-    tx = optim.make_optimizer(run.phases[owner], variables["params"])
-    return create_state(variables, tx, run.config.seed)
+    tx = optim.make_optimizer(phases[owner], variables["params"])
+    return create_state(variables, tx, seed)
 
-  abstract_variables = jax.eval_shape(lambda: init_variables(
-      run.module, run.system.batch_fields, run.blank_example(), run.config.seed))
-  replicated = sharding.replicated(run.mesh)
+  replicated = sharding.replicated(mesh)
 
   def template(step: int) -> TrainState:
     shapes = jax.eval_shape(lambda: initial(owner_of(step), abstract_variables))
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
                         shapes)
 
-  restored, step = run.checkpointer.restore_newest(template)
+  restored, step = checkpointer.restore_newest(template)
   if step is None:
-    return sharding.put_replicated(initial(0, run.init_variables()), run.mesh), 0
-  logging.info("resuming from step %d (phase %s)", step, run.phases[owner_of(step)].name)
+    return sharding.put_replicated(initial(0, init_variables()), mesh), 0
+  logging.info("resuming from step %d (phase %s)", step, phases[owner_of(step)].name)
   return restored, owner_of(step)
 
 
@@ -119,11 +122,10 @@ def copy_subtrees(tree: dict, pairs, where: str = "") -> dict:
   return flax.traverse_util.unflatten_dict(flat, sep="/")
 
 
-def enter_phase(run, state: TrainState, index: int) -> TrainState:
+def enter_phase(phase: phases_lib.Phase, state: TrainState, mesh) -> TrainState:
   """Keeps parameters, statistics, rng and step (but for the phase's `copy`: sub-trees
   initialised from others, e.g. street branches from the shop ones trained before); starts the
-  phase's optimiser afresh."""
-  phase = run.phases[index]
+  phase's optimiser afresh, replicated over `mesh`."""
   if phase.copy:
     where = f"phase {phase.name!r}: "
     state = state.replace(params=copy_subtrees(state.params, phase.copy, where))
@@ -133,4 +135,4 @@ def enter_phase(run, state: TrainState, index: int) -> TrainState:
              flax.traverse_util.flatten_dict(state.batch_stats, sep="/")):
         state = state.replace(batch_stats=copy_subtrees(state.batch_stats, phase.copy, where))
   tx = optim.make_optimizer(phase, state.params)
-  return state.replace(tx=tx, opt_state=sharding.put_replicated(tx.init(state.params), run.mesh))
+  return state.replace(tx=tx, opt_state=sharding.put_replicated(tx.init(state.params), mesh))

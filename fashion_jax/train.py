@@ -23,7 +23,7 @@ from fashion_jax import config_check, evaluate, optim, sharding, writers
 from fashion_jax import phases as phases_lib
 from fashion_jax import workdir as workdir_files
 from fashion_jax.run import Run
-from fashion_jax.state import TrainState, enter_phase, restore_or_init, variables_of
+from fashion_jax.state import TrainState, variables_of
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -182,7 +182,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   config_check.check_pretrained(config)  # before the run reads or writes anything
   run = Run(config, workdir)
   try:
-    state, owner = restore_or_init(run)
+    state, owner = run.restore_or_init()
     run.record()
     run.writer.supersede_after(int(state.step))  # the steps after it are trained again
     stopped_early = _early_stop_step(run) == int(state.step)
@@ -191,7 +191,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
         if stopped_early:
           break
         if index != owner:
-          state, owner = enter_phase(run, state, index), index
+          state, owner = run.enter_phase(state, index), index
         if int(state.step) < run.phases[index].end_step:
           state, stopped_early = _train_phase(run, state, index, stop)
         if stop.requested:

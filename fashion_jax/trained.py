@@ -23,7 +23,6 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import logging
 
 from fashion_jax import checkpoints, inference, state, systems
 from fashion_jax import workdir as workdir_files
@@ -47,18 +46,10 @@ def restore_variables(workdir: str, system, template) -> tuple[dict, int, str]:
   train state's. `template`: the variables' structure (abstract arrays will do)."""
   ckpt = checkpoints.Checkpointer(workdir, *system.best_metric)
   try:
-    best, latest = ckpt.best_step(), ckpt.latest_step()
-    if best is not None:
-      try:
-        return ckpt.restore_best(template), best, "best"
-      except checkpoints.CheckpointError as e:
-        if latest is None:
-          raise
-        logging.warning("%s; using the latest checkpoint (step %d)", e, latest)
-    if latest is None:
-      raise FileNotFoundError(f"no checkpoint in {workdir}: train first (or give the workdir "
-                              "of a run that saved one)")
-    return _variables_of_train_state(ckpt, latest, template), latest, "latest"
+    latest = ckpt.latest_step()
+    variables, step, which = ckpt.best_else_latest(template, lambda: None if latest is None else (
+        _variables_of_train_state(ckpt, latest, template), latest))
+    return variables, step, "best" if which == checkpoints.BEST else "latest"
   finally:
     ckpt.close()
 

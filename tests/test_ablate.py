@@ -96,3 +96,20 @@ def test_a_bad_variant_fails_before_any_pair_trains(toy_config_file, tmp_path, m
     ablate.run_ablation(f"{toy_config_file}:runlocal", str(tmp_path / "a"),
                         {"full": "", "broken": "no_such_variant"}, seeds=[0, 1])
   assert trained == []
+
+
+def test_no_variant_or_bad_seeds_are_refused_naming_the_flag():
+  import subprocess
+  import sys
+
+  base = [sys.executable, "-m", "tools.ablate", "--config=configs/fpm.py:runlocal",
+          "--workdir=/nonexistent/ablation"]
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  none = subprocess.run(base, capture_output=True, text=True, timeout=300, env=env)
+  assert none.returncode == 2 and "Traceback" not in none.stderr
+  assert "no --variant given" in none.stderr and "runlocal, stages=<int>" in none.stderr
+  seeds = subprocess.run(base + ["--variant=a=", "--variant=b=runlocal", "--seeds=a"],
+                         capture_output=True, text=True, timeout=300, env=env)
+  assert seeds.returncode == 2 and "--seeds=a: expected comma-separated integers" in (
+      seeds.stderr)
+  assert not os.path.exists("/nonexistent/ablation")

@@ -12,7 +12,7 @@ import sys
 import jax
 import numpy as np
 
-from fashion_jax import run, state
+from fashion_jax import run
 from fashion_jax import workdir as workdir_files
 
 
@@ -43,7 +43,7 @@ def _params(workdir):
   checkpoint was written for another device topology)."""
   r = run.Run(workdir_files.load_config(workdir), workdir)
   try:
-    train_state, _ = state.restore_or_init(r)
+    train_state, _ = r.restore_or_init()
     return jax.tree.map(np.asarray, train_state.params)
   finally:
     r.close()

@@ -153,9 +153,9 @@ def test_curriculum_copies_the_shop_branches_then_trains_only_the_street_ones(ti
   run = run_lib.Run(tiny_mtct, workdir)
   try:
     assert [p.num_steps for p in run.phases] == [2, 2]
-    final, _ = state.restore_or_init(run)
-    after_1 = run.checkpointer.restore(state.enter_phase(run, final, 0), step=2)
-    entered = state.enter_phase(run, after_1, 1)  # what stage 2 started from
+    final, _ = run.restore_or_init()
+    after_1 = run.checkpointer.restore(run.enter_phase(final, 0), step=2)
+    entered = run.enter_phase(after_1, 1)  # what stage 2 started from
   finally:
     run.close()
   leaves = lambda tree: jax.tree.leaves(jax.tree.map(np.asarray, tree))

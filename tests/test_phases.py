@@ -5,7 +5,7 @@ import jax
 import numpy as np
 import pytest
 
-from fashion_jax import optim, run, state, train
+from fashion_jax import optim, run, train
 from fashion_jax import phases as phases_lib
 
 PHASES = [dict(name="stage1_only", num_steps=2, trainable="stage1_.*"),
@@ -15,7 +15,7 @@ PHASES = [dict(name="stage1_only", num_steps=2, trainable="stage1_.*"),
 def _params(config, workdir):
   r = run.Run(config, workdir)
   try:
-    train_state, _ = state.restore_or_init(r)
+    train_state, _ = r.restore_or_init()
     return (jax.tree.map(np.asarray, train_state.params), int(train_state.step),
             r.init_variables()["params"])
   finally:

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from fashion_jax import checkpoints, evaluate, run, state, train
+from fashion_jax import checkpoints, evaluate, run, train
 
 
 def _train_losses(workdir):
@@ -21,7 +21,7 @@ def _train_losses(workdir):
 def _final_params(config, workdir):
   r = run.Run(config, workdir)
   try:
-    train_state, _ = state.restore_or_init(r)
+    train_state, _ = r.restore_or_init()
     return jax.tree.map(np.asarray, train_state.params), int(train_state.step)
   finally:
     r.close()
@@ -135,7 +135,7 @@ def test_a_failed_resume_keeps_the_runs_config(tiny_fpm_config, tmp_path):
 def test_a_state_with_nan_is_not_finite(tiny_fpm_config, tmp_path):
   r = run.Run(tiny_fpm_config, str(tmp_path / "w"))
   try:
-    good, _ = state.restore_or_init(r)
+    good, _ = r.restore_or_init()
   finally:
     r.close()
   assert train.finite_state(good)

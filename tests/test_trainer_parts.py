@@ -141,10 +141,10 @@ def test_phases_change_data_and_model_and_frozen_modules_keep_their_statistics(
   train.train_and_evaluate(c, workdir)
   run = run_lib.Run(c, workdir)
   try:
-    final, _ = state.restore_or_init(run)
+    final, _ = run.restore_or_init()
     assert int(final.step) == 4
     # Saved at the end of phase 1, with phase 1's optimiser.
-    after_1 = run.checkpointer.restore(state.enter_phase(run, final, 0), step=2)
+    after_1 = run.checkpointer.restore(run.enter_phase(final, 0), step=2)
   finally:
     run.close()
   same = lambda a, b: all(np.array_equal(x, y) for x, y in

@@ -220,7 +220,7 @@ def test_phases_switch_the_boundary_source_and_resume_exactly(tiny_tsmt_config, 
     try:
       assert run.module_for(0).boundary_source == "ground_truth"
       assert run.module_for(1).boundary_source == "predicted"
-      final, _ = state.restore_or_init(run)
+      final, _ = run.restore_or_init()
       finals.append(final)
     finally:
       run.close()

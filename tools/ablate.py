@@ -79,14 +79,41 @@ def variant_config(path_and_variant: str, spec: str, seed: int):
   return config
 
 
-def parse_variants(values: list[str]) -> dict[str, str]:
+def parse_variants(values: list[str], config: str = "") -> dict[str, str]:
+  """{NAME: SPEC} of the `--variant=NAME=SPEC` flags. None given is refused, naming the
+  variants `config` offers: an ablation of the config alone would train its seeds for nothing
+  to compare."""
   variants = {}
   for value in values:
     name, eq, spec = value.partition("=")
     if not eq or not name or name in variants:
       raise app.UsageError(f"--variant={value!r}: expected a new NAME=SPEC")
     variants[name] = spec
-  return variants or {"config": ""}
+  if not variants:
+    raise cli.CommandLineError(
+        "no --variant given: name at least two, e.g. --variant=full= --variant=NAME=SPEC "
+        f"(SPEC: the config's own variants or dotted.field=value overrides){offered(config)}")
+  return variants
+
+
+def offered(config: str) -> str:
+  """"; this config's variants: ..." as the config's own refusal lists them, or ""."""
+  try:
+    load_config(config, ["?"])
+  except ValueError as e:
+    allowed = str(e).partition("allowed (comma-separated): ")[2]
+    return f"; {config.partition(':')[0]} offers {allowed}" if allowed else ""
+  except Exception:  # noqa: BLE001 - an unreadable config is reported when it is used
+    return ""
+  return ""
+
+
+def parse_seeds(values: list[str]) -> list[int]:
+  try:
+    return [int(s) for s in values]
+  except ValueError:
+    raise cli.CommandLineError(f"--seeds={','.join(values)}: expected comma-separated integers "
+                         "(e.g. --seeds=0,1,2)") from None
 
 
 def run_pair(config, workdir: str) -> dict:
@@ -285,8 +312,8 @@ def main(argv):
     key, _, value = item.rpartition("=")
     name, _, metric = key.partition("/")
     paper[name, metric] = float(value)
-  report = run_ablation(FLAGS.config, FLAGS.workdir, parse_variants(FLAGS.variant),
-                        [int(s) for s in FLAGS.seeds], FLAGS.metrics, paper, FLAGS.title)
+  report = run_ablation(FLAGS.config, FLAGS.workdir, parse_variants(FLAGS.variant, FLAGS.config),
+                        parse_seeds(FLAGS.seeds), FLAGS.metrics, paper, FLAGS.title)
   print(report["markdown"])
 
 
