@@ -83,6 +83,9 @@ def get_config(arg=None):
   c.data.crop = "bbox"
   c.data.bbox_margin = 0.05
   c.data.eval_domain = "street"
+  # The run scores street images (the poster's tables); shop images are scored beside them
+  # (results_test_shop.json), so one run shows what the transfer costs in the source domain.
+  c.evals = (dict(name="shop", data=dict(eval_domain="shop")),)
   c.data.augment.update(dict(flip=True, scale=(0.9, 1.1), translate=0.05, colour=0.1))
   c.model.update(dict(fc_width=1024, branches="street", width_scale=1.0, batch_norm=False))
   # An ImageNet NIN trunk (docs/pretrained.md: no public file maps onto the poster's table, so

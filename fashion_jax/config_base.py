@@ -178,6 +178,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.progress = True
   c.eval = ml_collections.ConfigDict(dict(baselines=("untrained", "training_mean"),
                                           baseline_examples=2000))
+  # More final evaluations beside the run's own (big_vision's `evals`): a tuple of dicts with a
+  # `name` and `data` overrides of the evaluation fields (config_check.EVAL_DATA_FIELDS), e.g.
+  # dict(name="shop", data=dict(eval_domain="shop")); each prints its table and writes
+  # results_test_<name>.json.
+  c.evals = ()
   return c
 
 

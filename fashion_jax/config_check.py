@@ -145,6 +145,7 @@ def check(config) -> None:
   if folds and not fold < folds:
     raise ConfigError(f"config.data.fold = {fold}: expected < config.data.num_folds = {folds}")
   _check_phases(config)
+  _check_evals(config)
 
 
 def _check_phases(config) -> None:
@@ -185,3 +186,30 @@ def check_pretrained(config) -> None:
         f"from ImageNet weights, and training on {dataset} from random weights does not "
         f"reproduce it. Convert the weights as docs/pretrained.md shows and pass {flags}, or "
         "pass --config.model.from_scratch=True to train from random weights on purpose.")
+
+
+# What an evaluator (`config.evals`) may change: which test records are scored, never training.
+EVAL_DATA_FIELDS = ("eval_domain", "categories", "test_split", "eval_max_examples")
+
+
+def _check_evals(config) -> None:
+  names = set()
+  for i, entry in enumerate(config.get("evals") or []):
+    where = f"config.evals[{i}]"
+    entry = dict(entry)
+    name = entry.get("name")
+    if not isinstance(name, str) or not name.isidentifier() or name in names:
+      raise ConfigError(f"{where}.name = {name!r}: expected a new identifier (it names "
+                        "results_test_<name>.json)")
+    names.add(name)
+    unknown = sorted(set(entry) - {"name", "data"})
+    if unknown:
+      raise ConfigError(f"{where}: unknown keys {unknown}; an evaluator has name and data")
+    overrides = dict(entry.get("data") or {})
+    bad = sorted(set(overrides) - set(EVAL_DATA_FIELDS))
+    if bad:
+      raise ConfigError(f"{where}.data.{bad[0]}: an evaluator may set only "
+                        f"{list(EVAL_DATA_FIELDS)}")
+    merged = phases_lib.merged(config.data, overrides, f"{where}.data")
+    _check_fields(merged, {k: v for k, v in DATA_FIELDS.items() if k in overrides},
+                  f"{where}.data")

@@ -100,9 +100,10 @@ def mean_predictor(run, max_examples: int):
 
 def final_evaluation(run, variables, step: int, trained: bool = True) -> dict:
   """The best checkpoint (else `variables` of `step`, when `trained`) and the baselines on the
-  test role; prints the paper-style table and writes `results_test.json`."""
+  test role of every evaluator (`Run.evaluators`: the run's data, then each `config.evals`
+  entry); prints each one's paper-style table and writes its `results_<name>.json`. Returns the
+  run's own results (`results_test.json`) by method."""
   config = run.config
-  source = run.eval_source("test")
   template = sharding.put_replicated(variables, run.mesh)
   in_memory = (variables, step)  # the latest state, already here
   variables, step, which = run.checkpointer.best_else_latest(
@@ -110,22 +111,27 @@ def final_evaluation(run, variables, step: int, trained: bool = True) -> dict:
   label = f"{config.system} (step {step}" + (
       ", latest: the best checkpoint does not restore)"
       if which == checkpoints.LATEST_BEST_UNREADABLE else ")")
-  predict = model_predictor(run, variables)
-  results = {label: run.system.score(*collect(run, predict, source, "test"), run.spec)}
-  save_picture(run, predict, source, workdir_files.picture(run.workdir, "test"))
   baselines = tuple(config.eval.get("baselines", ()))
   unknown = set(baselines) - {"untrained", "training_mean"}
   if unknown:
     raise ValueError(f"unknown eval.baselines {sorted(unknown)}; use untrained, training_mean")
+  predictors = {label: model_predictor(run, variables)}  # built once, used by every evaluator
   if "untrained" in baselines:
-    results["untrained"] = run.system.score(
-        *collect(run, model_predictor(run, run.init_variables()), source, "untrained"), run.spec)
+    predictors["untrained"] = model_predictor(run, run.init_variables())
   if "training_mean" in baselines:
-    predict = mean_predictor(run, config.eval.get("baseline_examples", 2000))
-    results["training mean"] = run.system.score(
-        *collect(run, predict, source, "training mean"), run.spec)
-  _publish(run, results)
-  return results
+    predictors["training mean"] = mean_predictor(run, config.eval.get("baseline_examples", 2000))
+  own = None
+  for name, data_cfg in run.evaluators():
+    source = run.eval_source("test", data_cfg)
+    results = {}
+    for method, predict in predictors.items():
+      desc = "test" if method == label else method
+      results[method] = run.system.score(*collect(run, predict, source, desc), run.spec)
+      if method == label and own is None:
+        save_picture(run, predict, source, workdir_files.picture(run.workdir, "test"))
+    _publish(run, results, name, data_cfg)
+    own = own or results
+  return own
 
 
 def save_picture(run, predict, source, path: str) -> None:
@@ -139,13 +145,14 @@ def save_picture(run, predict, source, path: str) -> None:
     logging.info("prediction picture written to %s", path)
 
 
-def _publish(run, results: dict) -> None:
+def _publish(run, results: dict, name: str = "test", data_cfg=None) -> None:
+  """Prints evaluator `name`'s table and writes its `results_<name>.json`."""
   if not run.is_chief:
     return
-  data = run.describe("test")
+  data = run.describe("test", data_cfg)
   print(f"\n=== {run.config.system} on {data['dataset']}, test data: {data['records']} ===")
   print(run.system.report(results))
-  path = workdir_files.results(run.workdir, "test")
+  path = workdir_files.results(run.workdir, name)
   with open(path, "w") as f:
     json.dump({"data": data, "eval_data": run.describe("eval"),
                "methods": {m: {k: writers.jsonable(v) for k, v in writers.flatten(r).items()}

@@ -99,15 +99,29 @@ class Run:
         global_batch=self.config.batch_size, seed=seed, start_step=start_step,
         process_index=jax.process_index(), process_count=jax.process_count())
 
-  def eval_source(self, role: str = "eval"):
-    """The records of the eval (checkpoint selection) or test (final) role."""
-    source = self.catalog.source(self.config.data, self.selections[role])
-    return first(source, self.config.data.get("eval_max_examples", 0))
+  def eval_source(self, role: str = "eval", data_cfg=None):
+    """The records of the eval (checkpoint selection) or test (final) role of `data_cfg`
+    (default the run's data; an evaluator's, `evaluators`)."""
+    data_cfg = data_cfg or self.config.data
+    selection = self.catalog.selections(data_cfg, self.system.labels)[role]
+    return first(self.catalog.source(data_cfg, selection), data_cfg.get("eval_max_examples", 0))
 
-  def describe(self, role: str) -> dict:
+  def describe(self, role: str, data_cfg=None) -> dict:
     """What a role reads, for the log and the results files."""
-    return {"dataset": self.dataset.name, "records": self.selections[role].description,
-            "num_examples": len(self.eval_source(role)) if role != "train" else None}
+    data_cfg = data_cfg or self.config.data
+    selection = self.catalog.selections(data_cfg, self.system.labels)[role]
+    return {"dataset": self.dataset.name, "records": selection.description,
+            "num_examples": len(self.eval_source(role, data_cfg)) if role != "train" else None}
+
+  def evaluators(self) -> list[tuple[str, object]]:
+    """(results name, data config) of each final evaluation: the run's own ("test"), then one
+    per `config.evals` entry (big_vision-style), "test_<name>" with its data overrides (another
+    domain, FashionAI categories, split or size), scored by the same `System.score`."""
+    out = [("test", self.config.data)]
+    for i, entry in enumerate(self.config.get("evals") or []):
+      out.append((f"test_{entry['name']}", phases_lib.merged(
+          self.config.data, entry.get("data"), f"config.evals[{i}].data")))
+    return out
 
   # --- model ------------------------------------------------------------------------------
 

@@ -176,6 +176,18 @@ def test_curriculum_copies_the_shop_branches_then_trains_only_the_street_ones(ti
   finally:
     run.close()
   assert evals[2]["attributes/mAP_cls"] == pytest.approx(as_shop["mAP_cls"])
+  # The evaluator list: street images (the run's own table) and shop images, each a file.
+  import json as json_lib
+
+  with open(f"{workdir}/results_test.json") as f:
+    street = json_lib.load(f)
+  with open(f"{workdir}/results_test_shop.json") as f:
+    shop = json_lib.load(f)
+  assert "street only" in street["data"]["records"] and "shop only" in shop["data"]["records"]
+  assert set(street["methods"]) == set(shop["methods"]) == set(results)
+  model = next(iter(results))
+  assert street["methods"][model]["attributes/mAP_cls"] == pytest.approx(
+      results[model]["attributes"]["mAP_cls"])  # the run returns its own evaluation
   assert as_shop["mAP_cls"] != pytest.approx(as_street["mAP_cls"])
   assert same(entered.params["street_branches"], after_1.params["shop_branches"])
   assert same(final.params["shop_branches"], after_1.params["shop_branches"])  # f_s frozen

@@ -91,6 +91,11 @@ def test_fpm_paper_config_reads_blouses_trousers_and_dresses_in_the_papers_propo
   assert tuple(config.data.categories) == ("blouse", "trousers", "dress")
   assert config.data.holdout.validation == pytest.approx(8107 / 31603)
   assert config.data.holdout.test == pytest.approx(5076 / 31603)
+  assert [(e["name"], tuple(e["data"]["categories"])) for e in config.evals] == [
+      ("blouse", ("blouse",)), ("trousers", ("trousers",)), ("dress", ("dress",))]
+  assert fpm_config.get_config("runlocal").evals == ()  # the quickstart prints one table
+  assert [dict(e) for e in mtct_config.get_config("runlocal").evals] == [
+      dict(name="shop", data=dict(eval_domain="shop"))]
   config.data.data_dir = data_dir
   data = catalog.Catalog(progress=False)
   chosen = data.selections(config.data, ("keypoints",))

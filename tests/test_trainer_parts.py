@@ -250,3 +250,32 @@ def test_early_stopping_counts_evaluations_of_the_last_phase_since_the_best(tmp_
   assert train._early_stop_step(run) is None
   (tmp_path / workdir_files.EARLY_STOPPED).write_text('{"step": 18, "best_step": 14}')
   assert train._early_stop_step(run) == 18  # a rerun at step 18 trains no further
+
+
+def test_an_evaluator_list_scores_each_category_on_its_own(tiny_fpm_config, tmp_path):
+  import json
+
+  from fashion_jax import config_check
+  from fashion_jax.data import catalog, schema
+
+  tiny_fpm_config.max_steps_per_phase = 1
+  tiny_fpm_config.evals = (dict(name="blouse", data=dict(categories=("blouse",))),
+                           dict(name="dress", data=dict(categories=("dress",))))
+  workdir = tmp_path / "run"
+  results = train.train_and_evaluate(tiny_fpm_config, str(workdir))
+  own = json.loads((workdir / "results_test.json").read_text())
+  data = catalog.Catalog(progress=False)
+  codes = data.columns(tiny_fpm_config.data, "test", ("fashionai_category",))
+  for name in ("blouse", "dress"):
+    saved = json.loads((workdir / f"results_test_{name}.json").read_text())
+    expected = int((codes["fashionai_category"] == schema.FASHIONAI_CATEGORIES.index(name)).sum())
+    assert saved["data"]["num_examples"] == expected > 0
+    assert f"{name} only" in saved["data"]["records"]
+    assert set(saved["methods"]) == set(own["methods"]) == set(results)
+  assert own["data"]["num_examples"] == len(codes["fashionai_category"])
+  tiny_fpm_config.evals = (dict(name="x", data=dict(domain="shop")),)  # training is not its
+  with pytest.raises(config_check.ConfigError, match=r"evals\[0\].data.domain: an evaluator"):
+    config_check.check(tiny_fpm_config)
+  tiny_fpm_config.evals = (dict(name="blouse"), dict(name="blouse"))
+  with pytest.raises(config_check.ConfigError, match=r"config.evals\[1\].name = 'blouse'"):
+    config_check.check(tiny_fpm_config)
