@@ -31,6 +31,7 @@ def parse_flags(argv: list[str]) -> list[str]:
   before JAX starts, so this is also where the package's XLA options are applied (`xla_options`;
   `FASHION_JAX_XLA_OPTIONS=off` or your own value in `XLA_FLAGS` overrides them)."""
   xla_options.apply()
+  argv = [_packaged_config(a) for a in argv]
   try:
     rest = FLAGS(argv)
     _check_config_loaded(argv)
@@ -38,6 +39,28 @@ def parse_flags(argv: list[str]) -> list[str]:
   except (flags.Error, AttributeError, KeyError, TypeError, ValueError, OSError) as e:
     sys.stderr.write(f"error: {_flag_error(e, argv)}\n")
     sys.exit(2)
+
+
+def packaged_configs() -> list[str]:
+  """The names of the configs installed with the package (`fashion_jax/configs/<name>.py`)."""
+  folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+  return sorted(f[:-3] for f in os.listdir(folder) if f.endswith(".py") and f[0] != "_")
+
+
+def config_path(value: str) -> str:
+  """`path[:variant]` as given, or for a bare name (`fpm:runlocal`) that is no file here the
+  packaged config of that name: so `--config=fpm:runlocal` works from any directory."""
+  path, colon, variant = value.partition(":")
+  if os.path.exists(path) or not path.isidentifier() or path not in packaged_configs():
+    return value
+  packaged = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", f"{path}.py")
+  return packaged + colon + variant
+
+
+def _packaged_config(arg: str) -> str:
+  if arg.startswith("--config="):
+    return "--config=" + config_path(arg.partition("=")[2])
+  return arg
 
 
 def _check_config_loaded(argv: list[str]) -> None:
@@ -48,8 +71,9 @@ def _check_config_loaded(argv: list[str]) -> None:
   given = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), "")
   path = given.split(":", 1)[0]
   reason = "no such file" if path and not os.path.exists(path) else "it does not load"
-  raise OSError(f"--config={given}: {reason} (a config file such as configs/fpm.py, "
-                "optionally followed by :variant)")
+  raise OSError(f"--config={given}: {reason} (a config file such as configs/fpm.py, or the "
+                f"name of a packaged one: {', '.join(packaged_configs())}; optionally followed "
+                "by :variant)")
 
 
 def _flag_error(e: Exception, argv: list[str]) -> str:

@@ -5,6 +5,8 @@
   fashion-jax predict --workdir=W --images=photos/ --out=P
   fashion-jax export --workdir=W --out=E
   fashion-jax prepare --dataset=deepfashion_attributes --manual_dir=DIR
+  fashion-jax ablate --config=fpm:runlocal --workdir=W --variant=s2=stages=2 --variant=s3=stages=3
+  fashion-jax cross-validate --config=sister:runlocal --workdir=W
 
 Each runs the module's own command line (`python -m fashion_jax.main`, ...), with the same
 flags (`fashion-jax SUBCOMMAND --help` lists them) and exit statuses.
@@ -22,6 +24,8 @@ COMMANDS = {
     "predict": ("fashion_jax.predict", ()),
     "export": ("fashion_jax.export", ()),
     "prepare": ("fashion_jax.data.prepare", ()),
+    "ablate": ("fashion_jax.experiments.ablate", ()),
+    "cross-validate": ("fashion_jax.experiments.cross_validate", ()),
 }
 
 

@@ -125,7 +125,7 @@ def base_config() -> ml_collections.ConfigDict:
   # id and `seed`: the same records on every machine. See fashion_jax/data/splits.py.
   c.data.holdout = ml_collections.ConfigDict(dict(validation=0.05, test=0.1, seed=0))
   # Cross-validation: >0 makes the test role fold `fold` of `num_folds` of the training split
-  # (by record index and data.holdout.seed; tools/cross_validate.py runs every fold).
+  # (by record index and data.holdout.seed; `fashion-jax cross-validate` runs every fold).
   c.data.num_folds = 0
   c.data.fold = 0
   c.data.domain = ""  # "shop" or "street": train on that domain's examples only

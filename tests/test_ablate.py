@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from fashion_jax import train
-from tools import ablate
+from fashion_jax.experiments import ablate
 
 
 def test_runs_every_pair_once_and_reports_their_numbers(toy_config_file, tmp_path, monkeypatch):

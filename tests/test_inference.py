@@ -10,6 +10,7 @@ import sys
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 from tiny_systems import tiny_config
 
 import fashion_jax
@@ -159,10 +160,11 @@ def test_sisters_masks_come_from_the_caller_or_the_segmenter_else_a_refusal(synt
   assert plain.predict([image], masks=[person]) != plain.predict([image], masks=[1 - person])
 
 
-def test_the_installed_package_loads_predicts_and_exports_outside_the_repository(fpm_workdir,
-                                                                                 tmp_path):
+def test_the_installed_package_loads_predicts_and_exports_outside_the_repository(
+    fpm_workdir, synth_data_dir, tmp_path):
   """A wheel of the package (not the editable checkout), installed into a folder of its own and
-  run from another directory: load, predict, and the `fashion-jax export` console script."""
+  run from another directory: the `fashion-jax` console script trains the packaged FPM config by
+  name, evaluates and predicts; load, predict, and `fashion-jax export`."""
   wheels, target = tmp_path / "wheels", tmp_path / "site"
   built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
                           "--no-build-isolation", "-q", "-w", str(wheels), REPO],
@@ -189,3 +191,28 @@ def test_the_installed_package_loads_predicts_and_exports_outside_the_repository
                             env=env, capture_output=True, text=True, timeout=600)
   assert exported.returncode == 0, exported.stderr[-3000:]
   assert (tmp_path / "export" / "predict.stablehlo").exists()
+  fashion_jax_command = lambda *args: subprocess.run(
+      [sys.executable, str(script), *args], cwd=tmp_path, env=env, capture_output=True,
+      text=True, timeout=600)
+  workdir = str(tmp_path / "trained_by_the_script")
+  tiny = ["--config.data.name=fashion_synth", f"--config.data.data_dir={synth_data_dir}",
+          "--config.data.image_size=(32,32)", "--config.data.synth.image_size=64",
+          "--config.data.synth.num_train=48", "--config.data.synth.num_validation=16",
+          "--config.data.synth.num_test=16", "--config.data.synth.views_per_item=1",
+          "--config.max_steps_per_phase=2", "--config.batch_size=8", "--config.num_devices=1",
+          "--config.model.num_stages=2", "--config.progress=False", "--config.eval.baselines=()"]
+  trained = fashion_jax_command("train", "--config=fpm:runlocal", f"--workdir={workdir}", *tiny)
+  assert trained.returncode == 0, trained.stderr[-3000:]
+  assert "fpm (step 2)" in trained.stdout
+  evaluated = fashion_jax_command("eval", f"--workdir={workdir}")
+  assert evaluated.returncode == 0 and "fpm (step 2)" in evaluated.stdout, evaluated.stderr[-2000:]
+  photos = tmp_path / "photos"
+  photos.mkdir()
+  Image.fromarray(np.full((60, 50, 3), 128, np.uint8)).save(photos / "a.jpg")
+  predicted = fashion_jax_command("predict", f"--workdir={workdir}", f"--images={photos}",
+                                  f"--out={tmp_path / 'predictions'}")
+  assert predicted.returncode == 0, predicted.stderr[-3000:]
+  assert (tmp_path / "predictions" / "predictions.json").exists()
+  assert (tmp_path / "predictions" / "a.png").exists()  # the overlay
+  no_variant = fashion_jax_command("ablate", "--config=fpm:runlocal", f"--workdir={workdir}_a")
+  assert no_variant.returncode == 2 and "runlocal, stages=<int>" in no_variant.stderr

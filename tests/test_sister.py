@@ -15,8 +15,8 @@ from configs import sister as sister_config
 from fashion_jax import metrics, train
 from fashion_jax import run as run_lib
 from fashion_jax.data import datasets, formats, pipeline, prepare, schema
+from fashion_jax.experiments import cross_validate
 from fashion_jax.systems import sister
-from tools import cross_validate
 
 # torchvision's parameter counts without the 1000-way classifier (2048 * 1000 + 1000).
 RESNET_PARAMS = {"resnet50": 25_557_032 - 2_049_000, "resnet101": 44_549_160 - 2_049_000,

@@ -1,0 +1,1 @@
+"""The papers' configs, one file per system (also installed as `fashion_jax.configs`)."""
