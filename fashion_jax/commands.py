@@ -7,6 +7,7 @@
   fashion-jax prepare --dataset=deepfashion_attributes --manual_dir=DIR
   fashion-jax ablate --config=fpm:runlocal --workdir=W --variant=s2=stages=2 --variant=s3=stages=3
   fashion-jax cross-validate --config=sister:runlocal --workdir=W
+  fashion-jax convert-weights | segment | export-synth | bench   (tools/ in the repository)
 
 Each runs the module's own command line (`python -m fashion_jax.main`, ...), with the same
 flags (`fashion-jax SUBCOMMAND --help` lists them) and exit statuses.
@@ -26,6 +27,10 @@ COMMANDS = {
     "prepare": ("fashion_jax.data.prepare", ()),
     "ablate": ("fashion_jax.experiments.ablate", ()),
     "cross-validate": ("fashion_jax.experiments.cross_validate", ()),
+    "convert-weights": ("fashion_jax.tools.convert_weights", ()),
+    "segment": ("fashion_jax.tools.segment", ()),
+    "export-synth": ("fashion_jax.tools.export_synth", ()),
+    "bench": ("fashion_jax.tools.bench_step", ()),
 }
 
 

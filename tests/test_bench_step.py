@@ -36,7 +36,7 @@ def test_a_without_field_the_model_lacks_is_refused_at_once(toy_config_file):
 def test_the_fake_batch_follows_the_configs_dataset_and_each_flag_its_own_head(tmp_path):
   from configs import landmark_attention, mtct
   from fashion_jax.data.synth import render
-  from tools import benchmarking as bench_step
+  from fashion_jax.tools import benchmarking as bench_step
 
   xdomain = bench_step.benchmark_spec(mtct.get_config("runlocal"))
   assert xdomain == render.ATTRIBUTE_SETS["xdomain"].spec  # not the DeepFashion-style one
@@ -74,7 +74,7 @@ def test_the_step_report_has_every_number_a_benchmark_asks_for(toy_config_file, 
 
 def test_the_longest_phase_is_benchmarked_unless_one_is_named():
   from configs import mtct, two_stream
-  from tools import benchmarking
+  from fashion_jax.tools import benchmarking
 
   assert benchmarking.benchmark_phase(two_stream.get_config()).name == "joint"
   assert benchmarking.benchmark_phase(two_stream.get_config(), 0).name == "landmark_stream"
@@ -85,7 +85,7 @@ def test_the_longest_phase_is_benchmarked_unless_one_is_named():
 def test_peak_memory_counts_donated_outputs_once():
   from types import SimpleNamespace
 
-  from tools import benchmarking
+  from fashion_jax.tools import benchmarking
 
   stats = SimpleNamespace(argument_size_in_bytes=100, output_size_in_bytes=90,
                           alias_size_in_bytes=80, temp_size_in_bytes=30)
@@ -99,7 +99,7 @@ def test_every_fresh_compilation_cache_is_the_one_written_to():
   import jax
   import jax.numpy as jnp
 
-  from tools import benchmarking
+  from fashion_jax.tools import benchmarking
 
   for scale in (2.0, 3.0):
     program = jax.jit(lambda x, scale=scale: jnp.sin(x) * scale)
@@ -114,7 +114,7 @@ def test_every_paper_config_has_a_benchmark_batch():
   import importlib
 
   from fashion_jax import systems
-  from tools import benchmarking
+  from fashion_jax.tools import benchmarking
 
   for name, (path, heads) in benchmarking.SYSTEMS.items():
     module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
@@ -143,7 +143,7 @@ def test_bench_systems_writes_one_table_with_every_column_and_an_error_row(toy_c
   assert [r["system"] for r in rows] == ["toy", "broken"]
   assert "error" in rows[1] and "error" not in rows[0]
   table = (tmp_path / "benchmarks.md").read_text()
-  from tools import benchmarking
+  from fashion_jax.tools import benchmarking
 
   header = next(line for line in table.splitlines() if line.startswith("| system"))
   assert header == "| " + " | ".join(benchmarking.COLUMNS) + " |"
@@ -193,7 +193,7 @@ def test_a_step_that_runs_out_of_memory_says_what_it_needs(tiny_fpm_config, monk
   import jax
 
   from fashion_jax import sharding, systems
-  from tools import benchmarking
+  from fashion_jax.tools import benchmarking
 
   def out_of_memory(fn, rounds, steps):
     raise jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Out of memory allocating 26451436904 "
@@ -209,7 +209,7 @@ def test_a_step_that_runs_out_of_memory_says_what_it_needs(tiny_fpm_config, monk
 
 def test_conv_profile_reads_the_pose_machines_layers_from_the_model():
   from configs import fpm as fpm_config
-  from tools import benchmarking
+  from fashion_jax.tools import benchmarking
 
   found, skipped, image_hw = benchmarking.model_convolutions(fpm_config.get_config("runlocal"))
   counts = {benchmarking.describe_convolution(key): n for key, n in found.items()}

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from fashion_jax import config_check, optim, state, steps, systems
-from tools import benchmarking
+from fashion_jax.tools import benchmarking
 
 SYSTEMS = ("fpm", "landmark_attention", "two_stream", "sister", "mtct")
 # |bf16 - f32| / f32 of the first step's loss; measured up to 1.8% (SisterNetwork) at toy size.

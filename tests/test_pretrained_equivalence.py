@@ -19,7 +19,8 @@ torch = pytest.importorskip(
 
 from fashion_jax.data import image_conventions  # noqa: E402
 from fashion_jax.models import backbones, layers, weights  # noqa: E402
-from tools import convert_weights, torch_reference  # noqa: E402  (torch_reference needs torch)
+from fashion_jax.tools import convert_weights  # noqa: E402  (torch_reference needs torch)
+from tools import torch_reference  # noqa: E402  (torch_reference needs torch)
 
 TOLERANCE = 1e-4  # max |flax - torch| / max |torch|, per tap
 
@@ -188,7 +189,7 @@ def test_segment_tool_writes_one_mask_per_image_and_resumes(tmp_path):
   0/255, equal to the person class of the network's own output; existing masks are kept."""
   import cv2
 
-  from tools import segment
+  from fashion_jax.tools import segment
 
   reference = torch_reference.build("fcn_resnet50")
   weights_file = tmp_path / "fcn.safetensors"

@@ -13,7 +13,8 @@ from fashion_jax.data import schema  # noqa: E402
 from fashion_jax.ops import boundary  # noqa: E402
 from fashion_jax.systems import mtct as mtct_model  # noqa: E402
 from fashion_jax.systems import two_stream as two_stream_model  # noqa: E402
-from tools import benchmarking, torch_steps, torch_systems  # noqa: E402
+from fashion_jax.tools import benchmarking  # noqa: E402
+from tools import torch_steps, torch_systems  # noqa: E402
 
 DEEPFASHION = benchmarking.DEEPFASHION_HEAD_SIZES
 NUM_SISTER_OUTPUTS = len(schema.DCSA_BINARY_LABELS) + sum(

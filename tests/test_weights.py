@@ -10,7 +10,7 @@ import pytest
 import safetensors.numpy
 
 from fashion_jax.models import layers, weights
-from tools import convert_weights
+from fashion_jax.tools import convert_weights
 
 TORCH_NAMES = {"conv": "features.0", "bn": "features.1", "fc": "head"}
 

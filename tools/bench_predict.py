@@ -61,7 +61,7 @@ def make_workdir(system_name: str, variant: str, workdir: str) -> None:
 
   from fashion_jax import checkpoints, state, systems
   from fashion_jax import workdir as workdir_files
-  from tools import benchmarking
+  from fashion_jax.tools import benchmarking
 
   config = importlib.import_module(f"configs.{system_name}").get_config(variant or None)
   spec = benchmarking.benchmark_spec(config, *DEEPFASHION_HEADS.get(system_name, (0, 0)))

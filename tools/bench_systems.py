@@ -27,7 +27,7 @@ import sys
 from absl import app, flags
 
 from fashion_jax import cli
-from tools import benchmarking
+from fashion_jax.tools import benchmarking
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("out", "benchmarks", "Folder for benchmarks.md, benchmarks.json and logs.")

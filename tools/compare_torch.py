@@ -17,10 +17,10 @@ Models (float32, Adam, the same batch and input on both sides):
   mtct         the multi-task curriculum transfer's paper config, its longest phase (stage 1,
                shop images): NIN trunk and a branch per attribute group at 224x224, batch 64;
   resnet50, vgg16     ImageNet classifiers at 224x224, batch 8 and 16, cross-entropy.
-The JAX side of a system is the trainer's own compiled step (tools/benchmarking.compile_step,
-its targets and metrics included); the PyTorch side is the same network
-(tools/torch_systems.py, tools/torch_reference.py) with the same losses against fixed targets
-(tools/torch_steps.py).
+The JAX side of a system is the trainer's own compiled step
+(fashion_jax/tools/benchmarking.compile_step, its targets and metrics included); the PyTorch
+side is the same network (tools/torch_systems.py, tools/torch_reference.py) with the same losses
+against fixed targets (tools/torch_steps.py).
 Each side runs alone, in a process of its own (tools/timing_worker.py), one after the other: two
 warm-up steps, then `--rounds` timed steps; the table gives the medians and their ratio, the JSON
 every step. Not interleaved, as an earlier version did: on this project's machine a PyTorch
@@ -49,7 +49,8 @@ import optax
 from absl import app, flags
 
 from fashion_jax import cli, sharding, systems
-from tools import benchmarking, timing_worker
+from fashion_jax.tools import benchmarking
+from tools import timing_worker
 
 FLAGS = flags.FLAGS
 SYSTEMS = ("fpm", "fpm@256", "landmark_attention", "two_stream", "sister", "mtct")  # paper configs

@@ -31,7 +31,8 @@ from ml_collections import config_flags
 
 from fashion_jax import cli
 from fashion_jax.ops import convolution
-from tools import benchmarking, timing_worker
+from fashion_jax.tools import benchmarking
+from tools import timing_worker
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", "configs/fpm.py", "Config file, optionally "

@@ -203,7 +203,8 @@ def feeding(rows: list[dict], mfu: float) -> list[dict]:
 
 
 def markdown(report: dict) -> str:
-  from tools import bench_systems, benchmarking
+  from fashion_jax.tools import benchmarking
+  from tools import bench_systems
 
   env = report["sections"].get("environment", {})
   lines = [f"# Device check: {env.get('device_kind', '?')} x{env.get('num_devices', '?')} "

@@ -12,7 +12,8 @@ from torch.nn import functional
 
 from fashion_jax.data import schema
 from fashion_jax.systems import mtct as mtct_model
-from tools import benchmarking, torch_reference, torch_systems
+from fashion_jax.tools import benchmarking
+from tools import torch_reference, torch_systems
 
 
 def _pose_machine_loss(config, images):
