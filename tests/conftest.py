@@ -94,7 +94,7 @@ def toy_config_file(tmp_path, synth_data_dir):
 @pytest.fixture(scope="session")
 def fpm_workdir(synth_data_dir, tmp_path_factory):
   """A toy FPM run (keypoints, whole-image crop) trained for 2 steps: a workdir to predict with."""
-  from tiny_systems import tiny_config
+  from fixtures.tiny_systems import tiny_config
 
   from fashion_jax import train
 

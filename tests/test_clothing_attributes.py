@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
+from fixtures.real import write_images
 from numpy.testing import assert_array_equal
-from real_fixtures import write_images
 from scipy.io import savemat
 
 from fashion_jax.data import folds, formats, schema

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
+from fixtures.real import write_images, write_text
 from numpy.testing import assert_array_equal
-from real_fixtures import write_images, write_text
 
 from fashion_jax.data import formats, schema
 from fashion_jax.data.deepfashion_attributes import deepfashion_attributes as dfa

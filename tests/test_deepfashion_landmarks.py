@@ -1,8 +1,8 @@
 """FLD: rows with variation_type, zero-triple padding, and bad input."""
 
 import pytest
+from fixtures.real import write_images, write_text
 from numpy.testing import assert_array_equal
-from real_fixtures import write_images, write_text
 
 from fashion_jax.data import formats, schema
 from fashion_jax.data.deepfashion_landmarks import deepfashion_landmarks as fld

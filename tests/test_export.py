@@ -10,8 +10,8 @@ import sys
 
 import numpy as np
 import pytest
+from fixtures.tiny_systems import SYSTEMS, tiny_config
 from safetensors.numpy import load_file
-from tiny_systems import SYSTEMS, tiny_config
 
 import fashion_jax
 from fashion_jax import export, serving, train

@@ -1,8 +1,8 @@
 """FashionAI keypoints: the x_y_v cells, -1_-1_-1, test CSVs, split folders, bad input."""
 
 import pytest
+from fixtures.real import write_images, write_text
 from numpy.testing import assert_array_equal
-from real_fixtures import write_images, write_text
 
 from fashion_jax.data import formats, schema
 from fashion_jax.data.fashionai_keypoints import fashionai_keypoints as fai

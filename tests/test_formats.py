@@ -3,8 +3,8 @@
 import io
 
 import pytest
+from fixtures.real import jpeg_bytes, truncate, write_jpeg, write_text
 from PIL import Image
-from real_fixtures import jpeg_bytes, truncate, write_jpeg, write_text
 
 from fashion_jax.data import formats
 

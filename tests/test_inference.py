@@ -10,8 +10,8 @@ import sys
 import cv2
 import numpy as np
 import pytest
+from fixtures.tiny_systems import tiny_config
 from PIL import Image
-from tiny_systems import tiny_config
 
 import fashion_jax
 from fashion_jax import inference, train

@@ -1,8 +1,8 @@
 """The preparation command: validate first, skip and count bad images, summary, read back."""
 
 import numpy as np
+from fixtures.real import decoded, truncate, write_jpeg
 from PIL import Image
-from real_fixtures import decoded, truncate, write_jpeg
 from test_deepfashion_landmarks import write_fld
 
 from fashion_jax.data import datasets, prepare, schema

@@ -1,7 +1,7 @@
 """Converted torch weights give the torch model's outputs: logits and every named tap.
 
 The references are randomly initialised torch.nn models in the torchvision layout
-(tools/torch_reference.py), with random BN statistics so that every converted tensor matters.
+(tools/torch/reference.py), with random BN statistics so that every converted tensor matters.
 Inputs are small (64x64; VGG's adaptive pool then averages overlapping bins of a 2x2 map up to
 7x7, exactly as torchvision does) to keep the file affordable on two CPU cores.
 """
@@ -20,7 +20,7 @@ torch = pytest.importorskip(
 from fashion_jax.data import image_conventions  # noqa: E402
 from fashion_jax.models import backbones, layers, weights  # noqa: E402
 from fashion_jax.tools import convert_weights  # noqa: E402  (torch_reference needs torch)
-from tools import torch_reference  # noqa: E402  (torch_reference needs torch)
+from tools.torch import reference as torch_reference  # noqa: E402  (torch_reference needs torch)
 
 TOLERANCE = 1e-4  # max |flax - torch| / max |torch|, per tap
 

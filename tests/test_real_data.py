@@ -1,5 +1,5 @@
 """Every paper config trains and evaluates on every real dataset it names, prepared by
-`fashion_jax.data.prepare` from fixtures written in the published formats (tests/real_fixtures.py).
+`fashion_jax.data.prepare` from fixtures written in the published formats (tests/fixtures/real.py).
 
 The configs are the papers' own files with their `:runlocal` sizes (a CPU cannot train the
 paper sizes in a test) pointed at the prepared data with `data.data_dir`, as a user does.
@@ -10,8 +10,8 @@ import os
 
 import numpy as np
 import pytest
-from more_real_fixtures import write_dcsa, write_fashionai, write_masks, write_shop_street
-from real_fixtures import write_deepfashion_coarse, write_deepfashion_fine
+from fixtures.more_real import write_dcsa, write_fashionai, write_masks, write_shop_street
+from fixtures.real import write_deepfashion_coarse, write_deepfashion_fine
 
 from configs import fpm as fpm_config
 from configs import landmark_attention as lda_config

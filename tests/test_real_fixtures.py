@@ -1,18 +1,16 @@
-"""The whole-dataset fixture writers of real_fixtures: the readers accept what they write, and the
+"""The whole-dataset fixture writers of fixtures.real: the readers accept what they write, and the
 plans hold what the writers promise."""
 
 import numpy as np
 import pytest
-from more_real_fixtures import (
+from fixtures.more_real import (
   DCSA_FOLDER,
   SHOP_STREET_ATTRIBUTES,
   write_dcsa,
   write_fashionai,
   write_shop_street,
 )
-from numpy.testing import assert_array_equal
-from PIL import Image
-from real_fixtures import (
+from fixtures.real import (
   DEEPFASHION_CATEGORY_TYPES,
   DEEPFASHION_EMPTY_CATEGORY_IDS,
   MAX_SIDE,
@@ -20,6 +18,8 @@ from real_fixtures import (
   write_deepfashion_coarse,
   write_deepfashion_fine,
 )
+from numpy.testing import assert_array_equal
+from PIL import Image
 
 from fashion_jax.data import manual_builder, schema
 from fashion_jax.data.clothing_attributes import clothing_attributes

@@ -1,8 +1,8 @@
 """shop_street: the documented CSV layout for MTCT and its bad-input cases."""
 
 import pytest
+from fixtures.real import write_images, write_text
 from numpy.testing import assert_array_equal
-from real_fixtures import write_images, write_text
 
 from fashion_jax.data import formats
 from fashion_jax.data.shop_street import shop_street

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import TINY_SYNTH
-from more_real_fixtures import write_dcsa, write_masks
+from fixtures.more_real import write_dcsa, write_masks
 
 from configs import sister as sister_config
 from fashion_jax import metrics, train

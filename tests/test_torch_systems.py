@@ -1,4 +1,4 @@
-"""tools/torch_systems: the PyTorch timing counterparts are the JAX systems' networks."""
+"""tools/torch/systems.py: the PyTorch timing counterparts are the JAX systems' networks."""
 
 import jax
 import jax.numpy as jnp
@@ -14,7 +14,8 @@ from fashion_jax.ops import boundary  # noqa: E402
 from fashion_jax.systems import mtct as mtct_model  # noqa: E402
 from fashion_jax.systems import two_stream as two_stream_model  # noqa: E402
 from fashion_jax.tools import benchmarking  # noqa: E402
-from tools import torch_steps, torch_systems  # noqa: E402
+from tools.torch import steps as torch_steps  # noqa: E402
+from tools.torch import systems as torch_systems  # noqa: E402
 
 DEEPFASHION = benchmarking.DEEPFASHION_HEAD_SIZES
 NUM_SISTER_OUTPUTS = len(schema.DCSA_BINARY_LABELS) + sum(

@@ -19,8 +19,8 @@ Models (float32, Adam, the same batch and input on both sides):
   resnet50, vgg16     ImageNet classifiers at 224x224, batch 8 and 16, cross-entropy.
 The JAX side of a system is the trainer's own compiled step
 (fashion_jax/tools/benchmarking.compile_step, its targets and metrics included); the PyTorch
-side is the same network (tools/torch_systems.py, tools/torch_reference.py) with the same losses
-against fixed targets (tools/torch_steps.py).
+side is the same network (tools/torch/systems.py, tools/torch/reference.py) with the same losses
+against fixed targets (tools/torch/steps.py).
 Each side runs alone, in a process of its own (tools/timing_worker.py), one after the other: two
 warm-up steps, then `--rounds` timed steps; the table gives the medians and their ratio, the JSON
 every step. Not interleaved, as an earlier version did: on this project's machine a PyTorch
@@ -137,7 +137,9 @@ def build_step(framework: str, name: str, scale: float, batch: int = 0
   else:
     raise app.UsageError(f"--models: unknown {name!r}")
   if framework == "torch":
-    from tools import torch_steps  # only in the PyTorch worker: no torch in the JAX process
+    from tools.torch import (
+      steps as torch_steps,  # only in the PyTorch worker: no torch in the JAX process
+    )
 
     return torch_steps.torch_step(name, config, batch, side), batch, side
   if config is None:

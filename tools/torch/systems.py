@@ -9,12 +9,11 @@ are timing references, not trained or converted models.
 from __future__ import annotations
 
 import torch
-from torch import nn
-from torch.nn import functional
-
 from fashion_jax.models import nin
 from fashion_jax.ops import boundary
-from tools import torch_reference
+from tools.torch import reference as torch_reference
+from torch import nn
+from torch.nn import functional
 
 
 def conv_stack(in_channels, widths, kernels, pool_after=(), relu_last=True) -> nn.Sequential:

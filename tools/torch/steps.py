@@ -8,12 +8,12 @@ system's step, against fixed random inputs and targets (their values do not chan
 from __future__ import annotations
 
 import torch
-from torch.nn import functional
-
 from fashion_jax.data import schema
 from fashion_jax.systems import mtct as mtct_model
 from fashion_jax.tools import benchmarking
-from tools import torch_reference, torch_systems
+from tools.torch import reference as torch_reference
+from tools.torch import systems as torch_systems
+from torch.nn import functional
 
 
 def _pose_machine_loss(config, images):
