@@ -19,9 +19,9 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from fashion_jax.data import formats, geometry
+from fashion_jax.data import formats, geometry, schema
 
-SEGMENT_FILL = {"white": 255, "black": 0}  # data.segmented: the segmented image's background
+SEGMENT_FILL = schema.SEGMENT_FILL  # data.segmented: the segmented image's background
 VISIBLE_THRESHOLD = 0.3  # `visible`: the heatmap peak reaches this (training targets peak at 1)
 TOP_K = 5
 MASKS_NEEDED = (

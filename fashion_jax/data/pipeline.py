@@ -18,7 +18,6 @@ from collections.abc import Iterator, Sequence
 import grain
 import numpy as np
 
-from fashion_jax import inference
 from fashion_jax.data import schema, splits, transforms
 
 # Fields passed through from the stored example unchanged.
@@ -29,8 +28,7 @@ _ORIGINAL_FIELDS = ("keypoints", "keypoints_visibility", "landmarks", "landmarks
                     "bbox", "has_bbox")
 
 
-# `data.segmented`: the background colour of the segmented image (SisterNetwork's FCN-White).
-SEGMENT_FILL = inference.SEGMENT_FILL
+SEGMENT_FILL = schema.SEGMENT_FILL
 
 
 def segment(image: np.ndarray, mask: np.ndarray, has_mask: bool, fill: int) -> np.ndarray:

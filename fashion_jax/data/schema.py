@@ -68,6 +68,8 @@ DCSA_MULTICLASS_LABELS = {
 DCSA_LABELS = DCSA_BINARY_LABELS + tuple(DCSA_MULTICLASS_LABELS)
 
 DOMAINS = ("shop", "street")
+# `data.segmented`: the background fill of the segmented image (SisterNetwork's FCN-White).
+SEGMENT_FILL = {"white": 255, "black": 0}
 
 # The split names every builder writes. Published names are mapped onto them when a dataset is
 # prepared (DeepFashion's and FashionAI's "val" is stored as "validation").
