@@ -42,8 +42,8 @@ def _small(config, data_dir):
   return config
 
 
-def _results(workdir):
-  with open(os.path.join(workdir, "results_test.json")) as f:
+def _results(workdir, name="test"):
+  with open(os.path.join(workdir, f"results_{name}.json")) as f:
     return json.load(f)
 
 
@@ -113,6 +113,31 @@ def test_fpm_paper_config_reads_blouses_trousers_and_dresses_in_the_papers_propo
   config.data.categories = ("blouse", "jumpsuit")
   with pytest.raises(config_check.ConfigError, match=r"config.data.categories = .*jumpsuit"):
     config_check.check(config)
+
+
+def test_fpm_trains_with_the_papers_data_settings_and_scores_each_category(tmp_path):
+  """The paper config's categories, proportional hold-outs and per-category evaluators, on
+  FashionAI as downloaded, through a short training run."""
+  data_dir, _ = _prepared(tmp_path, "fashionai_keypoints",
+                          lambda root: write_fashionai(root, num_train=60, num_test=2))
+  paper = fpm_config.get_config()
+  config = _small(fpm_config.get_config("runlocal"), data_dir)
+  config.data.categories, config.data.holdout, config.evals = (
+      paper.data.categories, paper.data.holdout, paper.evals)
+  config.model.update(dict(feature_widths=(8, 8, 8, 8), stage1_widths=(16, 16), refine_width=8))
+  workdir = tmp_path / "fpm"
+  results = train.train_and_evaluate(config, str(workdir))
+  own = _results(str(workdir))
+  assert "blouse/trousers/dress only" in own["data"]["records"]
+  total = 0
+  for name in ("blouse", "trousers", "dress"):
+    saved = _results(workdir, f"test_{name}")
+    assert f"{name} only" in saved["data"]["records"]
+    assert set(saved["methods"]) == set(results)
+    total += saved["data"]["num_examples"]
+    for method in saved["methods"].values():
+      assert method["paper_ne/num_counted"] > 0 and np.isfinite(method["paper_ne/mean"])
+  assert total == own["data"]["num_examples"]  # the three categories split the test hold-out
 
 
 def test_fpm_refuses_a_hold_out_of_nothing(tmp_path):
@@ -205,14 +230,16 @@ def test_two_stream_on_deepfashion_coarse_with_both_phases(tmp_path):
   assert os.path.exists(os.path.join(workdir, "predictions_test.png"))
 
 
-def test_sister_network_on_clothing_attributes_with_masks_and_folds(tmp_path):
+@pytest.mark.parametrize("variant", ["", "fcn_white,"])
+def test_sister_network_on_clothing_attributes_with_masks_and_folds(tmp_path, variant):
   """DCSA has one labelled split: the test role is a cross-validation fold, a hold-out of the
-  other folds selects the checkpoint; the segmented stream reads the prepared masks."""
+  other folds selects the checkpoint; the segmented stream (or FCN-White's one stream) reads the
+  prepared masks."""
   manual = write_dcsa(tmp_path / "manual", num_images=48, top_folder=True)
   root = manual / "ClothingAttributeDataset"
   masks = write_masks(root, [f"images/{n:06d}.jpg" for n in range(1, 49)], tmp_path / "masks")
   prepare.prepare("clothing_attributes", manual, tmp_path / "tfds", masks_dir=masks)
-  config = _small(sister_config.get_config("runlocal"), str(tmp_path / "tfds"))
+  config = _small(sister_config.get_config(f"{variant}runlocal"), str(tmp_path / "tfds"))
   config.model.update(dict(width=4, segmented_width=4, fc_width=8))
   workdir = str(tmp_path / "sister")
   train.train_and_evaluate(config, workdir)
