@@ -113,3 +113,24 @@ def test_no_variant_or_bad_seeds_are_refused_naming_the_flag():
   assert seeds.returncode == 2 and "--seeds=a: expected comma-separated integers" in (
       seeds.stderr)
   assert not os.path.exists("/nonexistent/ablation")
+
+
+def test_a_further_evaluator_s_metrics_are_named_after_it(tmp_path):
+  """A finished pair is read; `config.evals`' results join its rows as "NAME:metric"."""
+  import ml_collections
+  workdir = str(tmp_path)
+  def results(model, untrained):
+    return {"methods": {"model (step 9)": {"landmarks/mean": model},
+                        "untrained": {"landmarks/mean": untrained}}}
+  main, street = results(0.1, 0.5), results(0.2, 0.6)
+  for name, results in (("results_test.json", main), ("results_test_street.json", street)):
+    with open(os.path.join(workdir, name), "w") as f:
+      json.dump(results, f)
+  street_evaluator = dict(name="street", data=dict(eval_domain="street"))
+  config = ml_collections.ConfigDict({"evals": (street_evaluator,)})
+  rows = ablate.run_pair(config, workdir)["results"]["methods"]
+  assert rows["model (step 9)"] == {"landmarks/mean": 0.1, "street:landmarks/mean": 0.2}
+  assert rows["untrained"]["street:landmarks/mean"] == 0.6
+  summary = ablate.summarise({"full": {0: ablate.run_pair(config, workdir)}},
+                             ["street:landmarks/mean"])
+  assert summary["table"]["full"]["street:landmarks/mean"]["values"] == [0.2]

@@ -38,8 +38,9 @@ def define_flags() -> None:
   flags.DEFINE_string("workdir", None, "Folder of the whole ablation.")
   flags.DEFINE_multi_string("variant", [], "NAME=SPEC, repeated; see the module docstring.")
   flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; every variant runs each.")
-  flags.DEFINE_list("metrics", [], "Flat metric names; the first is charted. Default: the "
-                    "system's best-checkpoint metric.")
+  flags.DEFINE_list("metrics", [], "Flat metric names; the first is charted; a further "
+                    "evaluator's as NAME:metric (street:landmarks/mean). Default: the system's "
+                    "best-checkpoint metric.")
   flags.DEFINE_multi_string("paper", [], "NAME/metric=value: the paper's number for a cell.")
   flags.DEFINE_string("title", "", "Title of the report (default: the config).")
   flags.mark_flags_as_required(["config", "workdir"])
@@ -117,7 +118,10 @@ def parse_seeds(values: list[str]) -> list[int]:
 
 
 def run_pair(config, workdir: str) -> dict:
-  """Trains and evaluates (or reads) one pair; returns its results_test.json and seconds."""
+  """Trains and evaluates (or reads) one pair; returns its results_test.json and seconds.
+
+  The metrics of the config's further evaluators (`config.evals`) join each method's row as
+  "NAME:metric" (e.g. "street:landmarks/mean"), so `--metrics` can name them."""
   from fashion_jax import train
 
   path = workdir_files.results(workdir, "test")
@@ -132,6 +136,12 @@ def run_pair(config, workdir: str) -> dict:
       json.dump({"seconds": time.perf_counter() - start}, f)
   with open(path) as f:
     results = json.load(f)
+  for evaluator in config.evals:  # its metrics as "NAME:metric" in the same method rows
+    with open(workdir_files.results(workdir, f"test_{evaluator['name']}")) as f:
+      rows = json.load(f)["methods"]
+    for method, row in rows.items():
+      results["methods"].setdefault(method, {}).update(
+          {f"{evaluator['name']}:{k}": v for k, v in row.items()})
   seconds_path, seconds = workdir_files.path(workdir, workdir_files.ABLATION_SECONDS), None
   if os.path.exists(seconds_path):
     with open(seconds_path) as f:
