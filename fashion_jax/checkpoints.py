@@ -142,9 +142,10 @@ class Checkpointer:
     state, or None when there is none (read from disk or already in memory, the caller's
     choice). Returns (variables, step, which), `which` one of `BEST`, `LATEST` and
     `LATEST_BEST_UNREADABLE` (a best checkpoint exists but does not restore)."""
-    if self.best_step() is not None:
+    best_step = self.best_step()
+    if best_step is not None:
       try:
-        return self.restore_best(template), self.best_step(), BEST
+        return self.restore_best(template), best_step, BEST
       except CheckpointError as e:
         fallback = latest()
         if fallback is None:

@@ -41,10 +41,12 @@ def parse_flags(argv: list[str]) -> list[str]:
     sys.exit(2)
 
 
+CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+
+
 def packaged_configs() -> list[str]:
   """The names of the configs installed with the package (`fashion_jax/configs/<name>.py`)."""
-  folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
-  return sorted(f[:-3] for f in os.listdir(folder) if f.endswith(".py") and f[0] != "_")
+  return sorted(f[:-3] for f in os.listdir(CONFIGS) if f.endswith(".py") and f[0] != "_")
 
 
 def config_path(value: str) -> str:
@@ -53,8 +55,7 @@ def config_path(value: str) -> str:
   path, colon, variant = value.partition(":")
   if os.path.exists(path) or not path.isidentifier() or path not in packaged_configs():
     return value
-  packaged = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", f"{path}.py")
-  return packaged + colon + variant
+  return os.path.join(CONFIGS, f"{path}.py") + colon + variant
 
 
 def _packaged_config(arg: str) -> str:

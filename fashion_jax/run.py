@@ -6,18 +6,13 @@ from __future__ import annotations
 import functools
 
 import jax
-import numpy as np
 from absl import logging
 
 from fashion_jax import checkpoints, config_check, optim, sharding, state, steps, systems, writers
 from fashion_jax import phases as phases_lib
 from fashion_jax import workdir as workdir_files
-from fashion_jax.data import batch_sources, catalog, folds
-
-
-def first(source, n: int):
-  """The first `n` examples of a random-access source (all when n <= 0)."""
-  return source if n <= 0 or n >= len(source) else folds.IndexedSource(source, np.arange(n))
+from fashion_jax.data import batch_sources, catalog
+from fashion_jax.eval_data import EvalData
 
 
 class Run:
@@ -47,6 +42,8 @@ class Run:
     self.total_steps = self.phases[-1].end_step
     self.checkpointer = checkpoints.Checkpointer(workdir, *self.system.best_metric)
     self.writer = writers.MetricWriter(workdir, enabled=self.is_chief)
+    self.eval_data = EvalData(config, self.system, self.catalog, self.dataset.name, self.spec,
+                              self.mesh, workdir, self.is_chief)
     logging.info("%s on %s: phases %s, mesh %s", config.system, self.dataset.name,
                  [(p.name, p.num_steps, p.steps_per_epoch) for p in self.phases],
                  dict(self.mesh.shape))
@@ -99,40 +96,13 @@ class Run:
         global_batch=self.config.batch_size, seed=seed, start_step=start_step,
         process_index=jax.process_index(), process_count=jax.process_count())
 
-  def eval_source(self, role: str = "eval", data_cfg=None):
-    """The records of the eval (checkpoint selection) or test (final) role of `data_cfg`
-    (default the run's data; an evaluator's, `evaluators`)."""
-    data_cfg = data_cfg or self.config.data
-    selection = self.catalog.selections(data_cfg, self.system.labels)[role]
-    return first(self.catalog.source(data_cfg, selection), data_cfg.get("eval_max_examples", 0))
-
-  def describe(self, role: str, data_cfg=None) -> dict:
-    """What a role reads, for the log and the results files."""
-    data_cfg = data_cfg or self.config.data
-    selection = self.catalog.selections(data_cfg, self.system.labels)[role]
-    return {"dataset": self.dataset.name, "records": selection.description,
-            "num_examples": len(self.eval_source(role, data_cfg)) if role != "train" else None}
-
-  def evaluators(self) -> list[tuple[str, object]]:
-    """(results name, data config) of each final evaluation: the run's own ("test"), then one
-    per `config.evals` entry (big_vision-style), "test_<name>" with its data overrides (another
-    domain, FashionAI categories, split or size), scored by the same `System.score`."""
-    out = [("test", self.config.data)]
-    for i, entry in enumerate(self.config.get("evals") or []):
-      out.append((f"test_{entry['name']}", phases_lib.merged(
-          self.config.data, entry.get("data"), f"config.evals[{i}].data")))
-    return out
-
   # --- model ------------------------------------------------------------------------------
 
   def blank_example(self, data_cfg=None) -> dict:
     return self.system.batch_source.blank_example(data_cfg or self.config.data, self.spec)
 
   def device_fields(self, batch: dict) -> dict:
-    """The fields the model and loss read; everything else stays on the host. A field the
-    data config does not produce (a segmented image without `data.segmented`) is left out: a
-    module that needs it says so."""
-    return {k: batch[k] for k in self.system.batch_fields if k in batch}
+    return self.eval_data.device_fields(batch)
 
   def init_variables(self) -> dict:
     """Model variables initialised from `config.seed` (identical on every process), with the

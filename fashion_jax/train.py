@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from fashion_jax import config_check, evaluate, optim, sharding, writers
+from fashion_jax import config_check, evaluate, optim, sharding, trained, writers
 from fashion_jax import phases as phases_lib
 from fashion_jax import workdir as workdir_files
 from fashion_jax.run import Run
@@ -152,8 +152,8 @@ def _train_phase(run: Run, state: TrainState, index: int,
               f"the state after step {step + 1} holds NaN or infinite values (its loss was "
               f"finite); it is not saved, {run.checkpointer.kept()}. Lower the learning rate.")
         if (step + 1) in eval_at:
-          results = evaluate.evaluate_variables(run, variables_of(state), phase=index,
-                                                desc=f"eval@{step + 1}")
+          results = evaluate.evaluate_variables(run.eval_data, run.predict_step_for(index),
+                                                variables_of(state), desc=f"eval@{step + 1}")
           run.writer.write(step + 1, "eval", results)
           if run.scores_final_model(index):  # else it scored another part of the model
             run.checkpointer.save_best(step + 1, variables_of(state), writers.flatten(results))
@@ -196,6 +196,13 @@ def train_and_evaluate(config, workdir: str) -> dict:
           state, stopped_early = _train_phase(run, state, index, stop)
         if stop.requested:
           raise Stopped(stop.signum, int(state.step))
-    return evaluate.final_evaluation(run, variables_of(state), int(state.step))
+    return _final_evaluation(run, state)
   finally:
     run.close()
+
+
+def _final_evaluation(run: Run, state: TrainState) -> dict:
+  """The final evaluation of the trained model: the best checkpoint, else `state`."""
+  model = trained.TrainedModel(run.workdir, config=run.config, spec=run.spec, mesh=run.mesh,
+                               latest=(variables_of(state), int(state.step)))
+  return evaluate.final_evaluation(run.eval_data, model, run.predict_step, run.init_variables)

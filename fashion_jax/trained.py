@@ -23,8 +23,9 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import logging
 
-from fashion_jax import checkpoints, inference, state, systems
+from fashion_jax import checkpoints, inference, sharding, state, systems
 from fashion_jax import workdir as workdir_files
 from fashion_jax.data import formats, schema
 
@@ -41,29 +42,38 @@ def names_for(system, spec: schema.DatasetSpec) -> inference.Names:
       grouped_attributes=system.grouped_attributes)
 
 
-def restore_variables(workdir: str, system, template) -> tuple[dict, int, str]:
-  """(variables, step, "best" or "latest"): the best checkpoint's variables, else the latest
-  train state's. `template`: the variables' structure (abstract arrays will do)."""
+def restore_variables(workdir: str, system, template, latest=None) -> tuple[dict, int, str]:
+  """(variables, step, which): the best checkpoint's variables, else the latest train state's
+  (`checkpoints.Checkpointer.best_else_latest`; `which` names the case). `template`: the
+  variables' structure and shardings (abstract arrays will do). `latest`: (variables, step)
+  of the latest state when the caller holds it (training), else it is read from disk: the
+  newest train state that restores (an unreadable one is skipped with a warning, and left
+  where it is)."""
   ckpt = checkpoints.Checkpointer(workdir, *system.best_metric)
   try:
-    latest = ckpt.latest_step()
-    variables, step, which = ckpt.best_else_latest(template, lambda: None if latest is None else (
-        _variables_of_train_state(ckpt, latest, template), latest))
-    return variables, step, "best" if which == checkpoints.BEST else "latest"
+    return ckpt.best_else_latest(
+        template, (lambda: latest) if latest is not None else
+        (lambda: _newest_readable_variables(ckpt, template)))
   finally:
     ckpt.close()
 
 
-def _variables_of_train_state(ckpt, step: int, template) -> dict:
+def _newest_readable_variables(ckpt, template) -> tuple[dict, int] | None:
   import orbax.checkpoint as ocp
 
-  try:
-    restored = ckpt.latest.restore(step, args=ocp.args.StandardRestore())
-  except Exception as e:  # orbax raises several kinds for damaged files
+  for step in sorted(ckpt.latest.all_steps(), reverse=True):
+    try:
+      restored = ckpt.latest.restore(step, args=ocp.args.StandardRestore())
+    except Exception as e:  # noqa: BLE001 - orbax raises several kinds for damaged files
+      logging.warning("the checkpoint of step %d in %s does not restore (%s: %s); trying the "
+                      "one before", step, ckpt.latest.directory, type(e).__name__, str(e)[:200])
+      continue
+    return {k: restored[k] for k in template if k in restored}, step
+  if ckpt.latest.all_steps():
     raise checkpoints.CheckpointError(
-        f"the latest checkpoint (step {step}) in {ckpt.latest.directory} does not restore: "
-        f"{type(e).__name__}: {e}") from None
-  return {k: restored[k] for k in template if k in restored}
+        f"no checkpoint in {ckpt.latest.directory} restores (steps "
+        f"{sorted(ckpt.latest.all_steps())}), and the best one is missing or unreadable")
+  return None
 
 
 @dataclasses.dataclass
@@ -95,12 +105,17 @@ class Forward:
 class TrainedModel:
   """See the module docstring. Attributes: config, spec, system, checkpoint (label), step."""
 
-  def __init__(self, workdir: str, batch_size: int = 8, segmenter: str | None = None):
+  def __init__(self, workdir: str, batch_size: int = 8, segmenter: str | None = None, *,
+               config=None, spec=None, mesh=None, latest=None):
+    """`config`, `spec`: the run's config and dataset spec when the caller holds them (else
+    the workdir's config.json and dataset_spec.json are read); `mesh`: replicate the
+    variables over it (default: the first device); `latest`: (variables, step) of the latest
+    state when the caller holds it (`restore_variables`)."""
     if not os.path.isdir(workdir):
       raise FileNotFoundError(f"{workdir}: no such workdir")
     self.workdir = workdir
-    self.config = workdir_files.load_config(workdir)
-    self.spec = workdir_files.load_dataset_spec(workdir)
+    self.config = config or workdir_files.load_config(workdir)
+    self.spec = spec or workdir_files.load_dataset_spec(workdir)
     self.system = systems.get_system(self.config.system)
     self.module = self.system.make_module(self.config.model, self.spec)
     self.preprocess = inference.Preprocess.from_data_config(self.config.data)
@@ -109,11 +124,14 @@ class TrainedModel:
     blank = self.system.batch_source.blank_example(self.config.data, self.spec)
     template = jax.eval_shape(lambda: state.init_variables(
         self.module, self.system.batch_fields, blank, 0))
-    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-    template = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
-                            template)
-    self.variables, self.step, which = restore_variables(workdir, self.system, template)
-    self.checkpoint = f"{which} (step {self.step})"
+    placement = (jax.sharding.SingleDeviceSharding(jax.devices()[0]) if mesh is None
+                 else sharding.replicated(mesh))
+    template = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=placement), template)
+    self.variables, self.step, self.which = restore_variables(workdir, self.system, template,
+                                                              latest)
+    kind = "best" if self.which == checkpoints.BEST else "latest"
+    self.checkpoint = f"{kind} (step {self.step})"
     self.forward = Forward.build(self.system, self.module, blank)
     self._compiled = jax.jit(self.forward.fn)
     self.segmenter = None

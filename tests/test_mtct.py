@@ -171,8 +171,10 @@ def test_curriculum_copies_the_shop_branches_then_trains_only_the_street_ones(ti
     assert not run.scores_final_model(0) and run.scores_final_model(1)
     assert run.checkpointer.best_step() == 4
     variables = state.variables_of(after_1)
-    as_shop = evaluate.evaluate_variables(run, variables, phase=0)["attributes"]
-    as_street = evaluate.evaluate_variables(run, variables)["attributes"]
+    as_shop = evaluate.evaluate_variables(run.eval_data, run.predict_step_for(0),
+                                          variables)["attributes"]
+    as_street = evaluate.evaluate_variables(run.eval_data, run.predict_step,
+                                            variables)["attributes"]
   finally:
     run.close()
   assert evals[2]["attributes/mAP_cls"] == pytest.approx(as_shop["mAP_cls"])

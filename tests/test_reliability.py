@@ -225,6 +225,22 @@ def test_an_unreadable_best_checkpoint_falls_back_to_the_latest(tiny_fpm_config,
   assert len(result["keypoints"]) == 24 and model.checkpoint == "latest (step 6)"
 
 
+def test_eval_and_load_skip_an_unreadable_latest_state_and_move_nothing(tiny_fpm_config,
+                                                                         tmp_path):
+  """Without a usable best checkpoint, the newest train state that restores is used (step 4
+  when step 6 is damaged), and evaluation leaves the workdir's checkpoints where they are."""
+  workdir = str(tmp_path / "run")
+  train.train_and_evaluate(_checkpointed(tiny_fpm_config), workdir)
+  best = os.path.join(workdir, "best")
+  _damage(os.path.join(best, os.listdir(best)[0]), "truncate")
+  _damage(os.path.join(workdir, "checkpoints", "6"), "truncate")
+  results = evaluate.evaluate_workdir(workdir)
+  assert "fpm (step 4, latest: the best checkpoint does not restore)" in results
+  assert fashion_jax.load(workdir).checkpoint == "latest (step 4)"
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["4", "6"]
+  assert not os.path.exists(workdir_files.path(workdir, workdir_files.UNREADABLE))
+
+
 KILL_AT_COMMIT = """
 import importlib.util, os, sys
 from fashion_jax import train
