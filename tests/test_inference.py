@@ -4,6 +4,7 @@ against OpenCV's, and docs/inference.md's example as written."""
 
 import os
 import re
+import site
 import subprocess
 import sys
 
@@ -162,37 +163,46 @@ def test_sisters_masks_come_from_the_caller_or_the_segmenter_else_a_refusal(synt
 
 def test_the_installed_package_loads_predicts_and_exports_outside_the_repository(
     fpm_workdir, synth_data_dir, tmp_path):
-  """A wheel of the package (not the editable checkout), installed into a folder of its own and
-  run from another directory: the `fashion-jax` console script trains the packaged FPM config by
-  name, evaluates and predicts; load, predict, and `fashion-jax export`."""
-  wheels, target = tmp_path / "wheels", tmp_path / "site"
+  """A wheel of the package (not the editable checkout), installed with pip into a fresh venv and
+  run from another directory: the venv's `fashion-jax` console script trains the packaged FPM
+  config by name, evaluates and predicts; load, predict, and `fashion-jax export`. The venv
+  sees the test environment's dependencies (a .pth line; no network), not its checkout."""
+  wheels, venv = tmp_path / "wheels", tmp_path / "venv"
   built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
                           "--no-build-isolation", "-q", "-w", str(wheels), REPO],
                          capture_output=True, text=True, timeout=600)
   assert built.returncode == 0, built.stderr[-2000:]
   (wheel,) = wheels.glob("fashion_jax-*.whl")
-  installed = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q",
-                              "--target", str(target), str(wheel)], capture_output=True,
-                             text=True, timeout=600)
+  made = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True,
+                        text=True, timeout=600)
+  assert made.returncode == 0, made.stderr[-2000:]
+  python = venv / "bin" / "python"
+  (own_site,) = subprocess.run([str(python), "-c", "import site; print(*site.getsitepackages())"],
+                               capture_output=True, text=True, check=True).stdout.split()
+  dependencies = [p for p in site.getsitepackages() if os.path.isdir(p)]
+  with open(os.path.join(own_site, "test_dependencies.pth"), "w") as f:
+    f.write("\n".join(dependencies) + "\n")
+  installed = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "-q",
+                              str(wheel)], capture_output=True, text=True, timeout=600)
   assert installed.returncode == 0, installed.stderr[-2000:]
-  env = {**os.environ, "PYTHONPATH": str(target)}
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
   code = ("import fashion_jax, numpy as np, sys\n"
-          f"assert fashion_jax.__file__.startswith({str(target)!r}), fashion_jax.__file__\n"
+          f"assert fashion_jax.__file__.startswith({str(venv)!r}), fashion_jax.__file__\n"
           f"model = fashion_jax.load({fpm_workdir!r})\n"
           "(r,) = model.predict([np.zeros((50, 40, 3), np.uint8)])\n"
           "print(len(r['keypoints']), model.checkpoint)\n")
-  done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+  done = subprocess.run([str(python), "-c", code], cwd=tmp_path, env=env,
                         capture_output=True, text=True, timeout=600)
   assert done.returncode == 0, done.stderr[-3000:]
   assert done.stdout.split()[0] == "24"
-  script = target / "bin" / "fashion-jax"
-  exported = subprocess.run([sys.executable, str(script), "export", f"--workdir={fpm_workdir}",
+  script = venv / "bin" / "fashion-jax"  # the console script pip wrote for the venv's python
+  exported = subprocess.run([str(script), "export", f"--workdir={fpm_workdir}",
                              f"--out={tmp_path / 'export'}", "--platforms=cpu"], cwd=tmp_path,
                             env=env, capture_output=True, text=True, timeout=600)
   assert exported.returncode == 0, exported.stderr[-3000:]
   assert (tmp_path / "export" / "predict.stablehlo").exists()
   fashion_jax_command = lambda *args: subprocess.run(
-      [sys.executable, str(script), *args], cwd=tmp_path, env=env, capture_output=True,
+      [str(script), *args], cwd=tmp_path, env=env, capture_output=True,
       text=True, timeout=600)
   workdir = str(tmp_path / "trained_by_the_script")
   tiny = ["--config.data.name=fashion_synth", f"--config.data.data_dir={synth_data_dir}",
