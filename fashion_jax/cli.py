@@ -8,6 +8,7 @@ diverged run); 2 a bad command line; 128 + N stopped by signal N after saving a 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 
@@ -35,6 +36,7 @@ def parse_flags(argv: list[str]) -> list[str]:
   try:
     rest = FLAGS(argv)
     _check_config_loaded(argv)
+    check_tuple_overrides(FLAGS, argv)
     return rest
   except (flags.Error, AttributeError, KeyError, TypeError, ValueError, OSError) as e:
     sys.stderr.write(f"error: {_flag_error(e, argv)}\n")
@@ -56,6 +58,48 @@ def config_path(value: str) -> str:
   if os.path.exists(path) or not path.isidentifier() or path not in packaged_configs():
     return value
   return os.path.join(CONFIGS, f"{path}.py") + colon + variant
+
+
+def load_config_file(path_and_variant: str, extra_variants=()):
+  """The config of `path[:variant]` (a file or a packaged name), with `extra_variants`
+  appended to its variant list."""
+  path, _, base = config_path(path_and_variant).partition(":")
+  spec = importlib.util.spec_from_file_location("loaded_config", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(",".join(filter(None, [base, *extra_variants])) or None)
+
+
+def _field(config, dotted: str):
+  for part in dotted.split("."):
+    config = config[part]
+  return config
+
+
+def check_tuple_overrides(flag_values, argv: list[str]) -> None:
+  """A `--config.F=...` override of a numeric tuple (an image size, stage sizes, widths) must
+  keep the default's length. This catches a tuple given twice, which ml_collections joins
+  into one (`(16,16)` then `(8,8)` -> (16, 16, 8, 8)), and a wrong count; a tuple of names
+  (`data.categories`, `evals`) may take any length."""
+  given = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+  overrides = {a.split("=", 1)[0][len("--config."):] for a in argv[1:]
+               if a.startswith("--config.") and "=" in a}
+  if not given or not overrides:
+    return
+  defaults = load_config_file(given)
+  for name in sorted(overrides):
+    try:
+      default, value = _field(defaults, name), _field(flag_values["config"].value, name)
+    except (KeyError, AttributeError):
+      continue  # a field the config has not: reported by the parser
+    numeric = isinstance(default, tuple) and default and all(
+        isinstance(x, int | float) for x in default)
+    if numeric and (not isinstance(value, tuple) or len(value) != len(default)):
+      values = " ".join(a for a in argv if a.startswith(f"--config.{name}="))
+      raise flags.IllegalFlagValueError(
+          f"{values}: config.{name} takes {len(default)} numbers, like its default "
+          f"{default}, and got {value!r}; give the whole tuple once (e.g. "
+          f"--config.{name}=\"{default}\"): a repeated tuple flag is joined, not replaced")
 
 
 def _packaged_config(arg: str) -> str:

@@ -18,7 +18,6 @@ real only when it exceeds the seed noise), `ablation.json` (every number) and `a
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import os
 import time
@@ -48,11 +47,7 @@ def define_flags() -> None:
 
 def load_config(path_and_variant: str, extra_variants: list[str]):
   """The config of `path[:variant]` with `extra_variants` appended to its variant list."""
-  path, _, base = cli.config_path(path_and_variant).partition(":")
-  spec = importlib.util.spec_from_file_location("ablated_config", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(",".join(filter(None, [base, *extra_variants])) or None)
+  return cli.load_config_file(path_and_variant, extra_variants)
 
 
 def _literal(text: str):
