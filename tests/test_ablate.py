@@ -60,6 +60,15 @@ def test_runs_every_pair_once_and_reports_their_numbers(toy_config_file, tmp_pat
   assert stop.value.code == 128 + signal.SIGTERM  # the run's own exit status, passed on
   assert trained == [os.path.join(workdir, "one_stage", "seed1")]
 
+  # A variant whose definition changed is not read as if it were the old one.
+  trained.clear()
+  redefined = dict(args, variants=ablate.parse_variants(
+      ["two_stages=optimizer.learning_rate=0.5", "one_stage=model.num_stages=1"]))
+  with pytest.raises(ValueError, match=r"ablation/two_stages/seed0 holds a run of another config "
+                     r".*optimizer.learning_rate: [0-9.e-]+ in the run, 0.5 now"):
+    ablate.run_ablation(**redefined)
+  assert trained == []
+
 
 def test_metrics_a_variant_lacks_are_dashes_not_nan():
   # A 1-stage pose machine has no stage-2 error; one seed has no spread and no test.

@@ -119,6 +119,7 @@ def run_pair(config, workdir: str) -> dict:
   "NAME:metric" (e.g. "street:landmarks/mean"), so `--metrics` can name them."""
   from fashion_jax import train
 
+  check_same_config(config, workdir)
   path = workdir_files.results(workdir, "test")
   if not os.path.exists(path):
     start = time.perf_counter()
@@ -142,6 +143,41 @@ def run_pair(config, workdir: str) -> dict:
     with open(seconds_path) as f:
       seconds = json.load(f)["seconds"]
   return {"results": results, "seconds": seconds}
+
+
+def _flat(tree, prefix: str = "") -> dict:
+  out = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      out.update(_flat(value, f"{prefix}{key}."))
+    else:
+      out[prefix + key] = value
+  return out
+
+
+def config_differences(stored: dict, config) -> list[str]:
+  """"field: A in the run, B now" for each field both configs have with another value (a field
+  one of them lacks is a field added or removed since, with its old behaviour as default)."""
+  now = _flat(json.loads(config.to_json_best_effort()))
+  before = _flat(stored)
+  return [f"{k}: {before[k]!r} in the run, {now[k]!r} now"
+          for k in sorted(before.keys() & now.keys()) if before[k] != now[k]]
+
+
+def check_same_config(config, workdir: str) -> None:
+  """A pair's workdir (finished or interrupted) is reused only for the config it ran: a
+  variant whose definition changed since would report, or resume, another experiment."""
+  path = workdir_files.path(workdir, workdir_files.CONFIG)
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    differences = config_differences(json.load(f), config)
+  if differences:
+    raise ValueError(
+        f"{workdir} holds a run of another config than this variant's now ("
+        f"{'; '.join(differences[:8])}{'; ...' if len(differences) > 8 else ''}): its results "
+        "would be reported under the new definition. Give the variant a new name, or move "
+        f"{workdir} away to run it again.")
 
 
 def mean_std(values) -> dict:
