@@ -8,6 +8,7 @@ diverged run); 2 a bad command line; 128 + N stopped by signal N after saving a 
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import os
 import sys
@@ -68,6 +69,25 @@ def load_config_file(path_and_variant: str, extra_variants=()):
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.get_config(",".join(filter(None, [base, *extra_variants])) or None)
+
+
+def literal(text: str):
+  """A command-line value: a number, boolean, tuple... as Python reads it, else the string."""
+  try:
+    return ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    return text
+
+
+def apply_overrides(config, overrides: dict, what: str = "override") -> None:
+  """Sets each dotted field of `overrides` in `config`; a field the config lacks is refused."""
+  for key in overrides:
+    node = config
+    for part in key.split(".")[:-1]:
+      node = node[part] if part in node else {}
+    if key.split(".")[-1] not in node:
+      raise ValueError(f"{what} {key!r}: the config has no such field")
+  config.update_from_flattened_dict(overrides)
 
 
 def _field(config, dotted: str):

@@ -190,6 +190,13 @@ def check_pretrained(config) -> None:
 
 # What an evaluator (`config.evals`) may change: which test records are scored, never training.
 EVAL_DATA_FIELDS = ("eval_domain", "categories", "test_split", "eval_max_examples")
+# What `--mode=eval --config.F=V` may change in a run's config: the evaluated data (also another
+# copy of it, or the validation role), the batch, devices and baselines; never the model or how
+# an image becomes its input. `NAMING` ones name the results file.
+EVAL_MODE_NAMING = tuple(f"data.{f}" for f in (*EVAL_DATA_FIELDS, "eval_split", "data_dir")) + (
+    "evals", "eval.baselines", "eval.baseline_examples")
+EVAL_MODE_FIELDS = (*EVAL_MODE_NAMING, "batch_size", "eval_batch_size", "num_devices",
+                    "progress")
 
 
 def _check_evals(config) -> None:

@@ -11,6 +11,7 @@ the system's business.
 from __future__ import annotations
 
 import json
+import re
 
 import jax
 import numpy as np
@@ -149,26 +150,59 @@ def _publish(data: EvalData, results: dict, name: str = "test", data_cfg=None) -
         f"{described['records']} ===")
   print(data.system.report(results))
   path = workdir_files.results(data.workdir, name)
+  text = json.dumps({"data": described, "eval_data": data.describe("eval"),
+                     "methods": {m: {k: writers.jsonable(v) for k, v in writers.flatten(r).items()}
+                                 for m, r in results.items()}}, indent=1)
+  kept = workdir_files.keep_earlier(path, text)
+  if kept:
+    logging.info("the earlier %s, with other numbers, is kept as %s", path, kept)
   with open(path, "w") as f:
-    json.dump({"data": described, "eval_data": data.describe("eval"),
-               "methods": {m: {k: writers.jsonable(v) for k, v in writers.flatten(r).items()}
-                           for m, r in results.items()}}, f, indent=1)
+    f.write(text)
   logging.info("results written to %s", path)
 
 
-def evaluate_workdir(workdir: str, config=None) -> dict:
+def eval_mode_config(workdir: str, config=None, overrides: dict | None = None):
+  """(config, results suffix) of `--mode=eval`: the run's config.json with `overrides` of
+  `config_check.EVAL_MODE_FIELDS` (or `config`, a whole config file, whose model must be the
+  run's); the suffix names the results after the overrides that change what is evaluated."""
+  from fashion_jax import cli, config_check
+
+  stored = workdir_files.load_config(workdir)
+  if config is not None:
+    changed = workdir_files.config_differences(stored.to_dict(), config, prefix="model.")
+    if changed:
+      raise ValueError(f"--config gives another model than the run in {workdir} trained "
+                       f"({'; '.join(changed[:8])}): evaluate with the run's own config (leave "
+                       "--config out; --config.F=V overrides the evaluated data)")
+    return config, ""
+  overrides = dict(overrides or {})
+  refused = sorted(k for k in overrides if k not in config_check.EVAL_MODE_FIELDS)
+  if refused:
+    raise cli.CommandLineError(
+        f"--config.{refused[0]}: --mode=eval evaluates the run's model as trained; it may "
+        f"override only {', '.join(config_check.EVAL_MODE_FIELDS)}")
+  cli.apply_overrides(stored, overrides, "--config override")
+  shown = lambda v: "+".join(map(str, v)) if isinstance(v, tuple | list) else str(v)
+  naming = [f"{k}={shown(overrides[k])}" for k in sorted(overrides)
+            if k in config_check.EVAL_MODE_NAMING]
+  suffix = "@" + re.sub(r"[^A-Za-z0-9._=,+-]+", "_", ",".join(naming)) if naming else ""
+  return stored, suffix
+
+
+def evaluate_workdir(workdir: str, config=None, overrides: dict | None = None) -> dict:
   """Evaluates the best (else latest) checkpoint of an existing run, without training: the
-  model is the workdir's (`trained.TrainedModel`), the data `config`'s (default the run's)."""
+  model is the workdir's (`trained.TrainedModel`), the data its config's with `overrides`
+  (`eval_mode_config`); results go to results_test<@overrides>.json."""
   from fashion_jax import config_check, state
 
-  config = config or workdir_files.load_config(workdir)
+  config, suffix = eval_mode_config(workdir, config, overrides)
   config_check.check(config)
   catalog = catalog_lib.Catalog(progress=bool(config.progress))
   dataset = catalog.open(config.data)
   data = EvalData(config, systems.get_system(config.system), catalog, dataset.name,
                   workdir_files.load_dataset_spec(workdir), sharding.make_mesh(
                       config.get("num_devices", 0)), workdir)
-  model = trained.TrainedModel(workdir, config=config, mesh=data.mesh)
+  model = trained.TrainedModel(workdir, config=config, spec=data.spec, mesh=data.mesh)
   blank = data.system.batch_source.blank_example(config.data, data.spec)
 
   def init_variables():
@@ -176,4 +210,4 @@ def evaluate_workdir(workdir: str, config=None) -> dict:
         model.module, data.system.batch_fields, blank, config.seed), config.model)
 
   return final_evaluation(data, model, steps.compile_predict_step(model.module, data.system),
-                          init_variables)
+                          init_variables, results_suffix=suffix)

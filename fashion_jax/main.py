@@ -2,8 +2,12 @@
 
   python -m fashion_jax.main --config=configs/fpm.py:runlocal --workdir=/tmp/fpm
   python -m fashion_jax.main --mode=eval --workdir=/tmp/fpm      # evaluate an existing run
+  python -m fashion_jax.main --mode=eval --workdir=/tmp/fpm --config.data.categories="('dress',)"
 
-Any config field can be overridden: `--config.batch_size=8 --config.data.data_dir=...`.
+Any config field can be overridden: `--config.batch_size=8 --config.data.data_dir=...`. With
+`--mode=eval` (no `--config`), the run's own config is used and `--config.F=V` may change what is
+evaluated (data fields, batch size, baselines; never the model); the results are named after the
+overrides (results_test@data.categories=dress.json) and earlier results are kept.
 Rerunning a training command on the same workdir resumes from its latest checkpoint. Exit
 status: 0 done, 1 an error (its message says what and which file or config field), 2 a bad
 command line, 128 + N stopped by signal N (SIGTERM: 143) after saving a checkpoint.
@@ -32,6 +36,21 @@ flags.DEFINE_integer("process_id", None, "This process's index, 0 .. num_process
 flags.mark_flag_as_required("workdir")
 
 
+EVAL_OVERRIDES: dict = {}  # `--mode=eval --config.F=V` without --config: for the run's config
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """`cli.parse_flags`, with the `--config.F=V` overrides of `--mode=eval` (given without
+  `--config`) set aside: they apply to the workdir's own config.json."""
+  if ("--mode=eval" in argv or "--mode eval" in " ".join(argv)) and not any(
+      a.startswith("--config=") for a in argv):
+    given = [a for a in argv[1:] if a.startswith("--config.")]
+    EVAL_OVERRIDES.update({a[len("--config."):].partition("=")[0]:
+                           cli.literal(a.partition("=")[2]) for a in given})
+    argv = [a for a in argv if a not in given]
+  return cli.parse_flags(argv)
+
+
 @cli.report_errors
 def main(argv):
   writers.quiet_library_logs()
@@ -49,7 +68,7 @@ def main(argv):
   logging.info("JAX %s: process %d/%d, devices %s", jax.__version__, jax.process_index(),
                jax.process_count(), jax.devices())
   if FLAGS.mode == "eval":
-    evaluate.evaluate_workdir(FLAGS.workdir, FLAGS.config)
+    evaluate.evaluate_workdir(FLAGS.workdir, FLAGS.config, EVAL_OVERRIDES)
   else:
     if FLAGS.config is None:
       raise app.UsageError("--config is required for training")
@@ -61,4 +80,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=cli.parse_flags)
+  app.run(main, flags_parser=parse_flags)

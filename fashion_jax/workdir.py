@@ -11,7 +11,10 @@ these paths.
                              export)
   W/unreadable_checkpoints/  checkpoints that did not restore, set aside with the reason
   W/early_stopped.json       written when early stopping ended training
-  W/results_<role>.json      the final evaluation: every method's metrics (role "test")
+  W/results_<role>.json      the final evaluation: every method's metrics (role "test"; an
+                             evaluator's "test_<name>"; `--mode=eval` with data overrides
+                             "test@<overrides>"); an earlier file with other numbers is kept
+                             as results_<role>.<n>.json
   W/predictions_<role>.png   the system's picture of the final evaluation's predictions
   W/ablation_seconds.json    the training time of a `tools.ablate` pair
 """
@@ -79,3 +82,40 @@ def load_dataset_spec(workdir: str) -> schema.DatasetSpec:
     raise FileNotFoundError(f"{file} not found: is {workdir!r} the workdir of a run?")
   with open(file) as f:
     return schema.DatasetSpec.from_json(f.read())
+
+
+def keep_earlier(file: str, new_text: str) -> str | None:
+  """Before `file` is rewritten with `new_text`: an existing `file` with other content is moved
+  to `<stem>.<n><ext>` (the first free n) and that path returned, so no result is lost."""
+  if not os.path.exists(file):
+    return None
+  with open(file) as f:
+    if f.read() == new_text:
+      return None
+  stem, ext = os.path.splitext(file)
+  n = 1
+  while os.path.exists(f"{stem}.{n}{ext}"):
+    n += 1
+  os.replace(file, f"{stem}.{n}{ext}")
+  return f"{stem}.{n}{ext}"
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+  out = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      out.update(_flat(value, f"{prefix}{key}."))
+    else:
+      out[prefix + key] = value
+  return out
+
+
+def config_differences(stored: dict, config, prefix: str = "") -> list[str]:
+  """"field: A in the run, B now" for each field (under `prefix`, e.g. "model.") that the run's
+  stored config (config.json as a dict) and `config` both have with another value. A field one
+  of them lacks was added or removed since, with its old behaviour as default."""
+  now = _flat(json.loads(config.to_json_best_effort()))
+  before = _flat(json.loads(json.dumps(stored)))
+  return [f"{k}: {before[k]!r} in the run, {now[k]!r} now"
+          for k in sorted(before.keys() & now.keys())
+          if k.startswith(prefix) and before[k] != now[k]]

@@ -116,6 +116,21 @@ def test_command_line_trains_then_evaluates(synth_data_dir, tmp_path):
                        timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
   assert "fpm (step 2)" in out.stdout
+  first = json.load(open(os.path.join(workdir, "results_test.json")))
+
+  # --mode=eval takes overrides of what is evaluated: another category subset, another batch.
+  out = subprocess.run(common + ["--mode=eval", "--config.data.categories=('dress',)",
+                                 "--config.batch_size=4"],
+                       env=env, capture_output=True, text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  subset = json.load(open(os.path.join(workdir, "results_test@data.categories=dress.json")))
+  assert subset["data"]["num_examples"] < first["data"]["num_examples"]
+  assert json.load(open(os.path.join(workdir, "results_test.json"))) == first  # untouched
+  # ... but never the model: one paragraph, exit 2, nothing written.
+  out = subprocess.run(common + ["--mode=eval", "--config.model.num_stages=3"], env=env,
+                       capture_output=True, text=True, timeout=600)
+  assert out.returncode == 2 and "--config.model.num_stages: --mode=eval evaluates the run's " \
+      "model as trained" in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]
 
 
 def test_a_failed_resume_keeps_the_runs_config(tiny_fpm_config, tmp_path):
@@ -143,3 +158,16 @@ def test_a_state_with_nan_is_not_finite(tiny_fpm_config, tmp_path):
   params["stage1_head"]["conv1"]["bias"] = params["stage1_head"]["conv1"]["bias"].at[0].set(
       np.nan)
   assert not train.finite_state(good.replace(params=params))
+
+
+def test_results_with_other_numbers_are_kept_not_overwritten(tmp_path):
+  from fashion_jax import workdir as workdir_files
+
+  path = str(tmp_path / "results_test.json")
+  assert workdir_files.keep_earlier(path, "a") is None  # nothing there yet
+  open(path, "w").write("a")
+  assert workdir_files.keep_earlier(path, "a") is None  # the same numbers: nothing to keep
+  assert workdir_files.keep_earlier(path, "b") == str(tmp_path / "results_test.1.json")
+  open(path, "w").write("b")
+  assert workdir_files.keep_earlier(path, "c") == str(tmp_path / "results_test.2.json")
+  assert [open(tmp_path / f"results_test.{n}.json").read() for n in (1, 2)] == ["a", "b"]

@@ -17,7 +17,6 @@ real only when it exceeds the seed noise), `ablation.json` (every number) and `a
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import time
@@ -50,27 +49,15 @@ def load_config(path_and_variant: str, extra_variants: list[str]):
   return cli.load_config_file(path_and_variant, extra_variants)
 
 
-def _literal(text: str):
-  try:  # numbers, booleans, tuples; anything else is a string
-    return ast.literal_eval(text)
-  except (ValueError, SyntaxError):
-    return text
-
-
 def variant_config(path_and_variant: str, spec: str, seed: int):
   """The config of one (variant, seed)."""
   items = [s.strip() for s in spec.split(",") if s.strip()]
   is_override = lambda item: "." in item.partition("=")[0] and "=" in item  # model.x=1
   variants = [s for s in items if not is_override(s)]
-  overrides = {k: _literal(v) for k, _, v in (s.partition("=") for s in items if is_override(s))}
+  overrides = {k: cli.literal(v) for k, _, v in (s.partition("=") for s in items
+                                                  if is_override(s))}
   config = load_config(path_and_variant, variants)
-  for key in overrides:
-    node = config
-    for part in key.split(".")[:-1]:
-      node = node[part]
-    if key.split(".")[-1] not in node:
-      raise ValueError(f"variant override {key!r}: the config has no such field")
-  config.update_from_flattened_dict(overrides)
+  cli.apply_overrides(config, overrides, "variant override")
   config.seed = seed
   return config
 
@@ -145,25 +132,6 @@ def run_pair(config, workdir: str) -> dict:
   return {"results": results, "seconds": seconds}
 
 
-def _flat(tree, prefix: str = "") -> dict:
-  out = {}
-  for key, value in tree.items():
-    if isinstance(value, dict):
-      out.update(_flat(value, f"{prefix}{key}."))
-    else:
-      out[prefix + key] = value
-  return out
-
-
-def config_differences(stored: dict, config) -> list[str]:
-  """"field: A in the run, B now" for each field both configs have with another value (a field
-  one of them lacks is a field added or removed since, with its old behaviour as default)."""
-  now = _flat(json.loads(config.to_json_best_effort()))
-  before = _flat(stored)
-  return [f"{k}: {before[k]!r} in the run, {now[k]!r} now"
-          for k in sorted(before.keys() & now.keys()) if before[k] != now[k]]
-
-
 def check_same_config(config, workdir: str) -> None:
   """A pair's workdir (finished or interrupted) is reused only for the config it ran: a
   variant whose definition changed since would report, or resume, another experiment."""
@@ -171,7 +139,7 @@ def check_same_config(config, workdir: str) -> None:
   if not os.path.exists(path):
     return
   with open(path) as f:
-    differences = config_differences(json.load(f), config)
+    differences = workdir_files.config_differences(json.load(f), config)
   if differences:
     raise ValueError(
         f"{workdir} holds a run of another config than this variant's now ("
