@@ -193,10 +193,17 @@ def evaluate_workdir(workdir: str, config=None, overrides: dict | None = None) -
   """Evaluates the best (else latest) checkpoint of an existing run, without training: the
   model is the workdir's (`trained.TrainedModel`), the data its config's with `overrides`
   (`eval_mode_config`); results go to results_test<@overrides>.json."""
-  from fashion_jax import config_check, state
+  from fashion_jax import config_check, workdir_lock
 
   config, suffix = eval_mode_config(workdir, config, overrides)
   config_check.check(config)
+  with workdir_lock.held(workdir):
+    return _evaluate_workdir(workdir, config, suffix)
+
+
+def _evaluate_workdir(workdir: str, config, suffix: str) -> dict:
+  from fashion_jax import state
+
   catalog = catalog_lib.Catalog(progress=bool(config.progress))
   dataset = catalog.open(config.data)
   data = EvalData(config, systems.get_system(config.system), catalog, dataset.name,

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from fashion_jax import config_check, evaluate, optim, sharding, trained, writers
+from fashion_jax import config_check, evaluate, optim, sharding, trained, workdir_lock, writers
 from fashion_jax import phases as phases_lib
 from fashion_jax import workdir as workdir_files
 from fashion_jax.run import Run
@@ -179,7 +179,13 @@ def train_and_evaluate(config, workdir: str) -> dict:
   """Trains every phase of `config` in `workdir` (resuming if it holds checkpoints), then runs
   the final evaluation with baselines. Returns the final results by method; raises `Stopped`
   when a signal stopped training (its checkpoint saved)."""
-  config_check.check_pretrained(config)  # before the run reads or writes anything
+  config_check.check(config)  # before the run reads or writes anything (the lock included)
+  config_check.check_pretrained(config)
+  with workdir_lock.held(workdir):
+    return _train_and_evaluate(config, workdir)
+
+
+def _train_and_evaluate(config, workdir: str) -> dict:
   run = Run(config, workdir)
   try:
     state, owner = run.restore_or_init()

@@ -17,6 +17,7 @@ these paths.
                              as results_<role>.<n>.json
   W/predictions_<role>.png   the system's picture of the final evaluation's predictions
   W/ablation_seconds.json    the training time of a `tools.ablate` pair
+  W/run.lock                 who uses the workdir now (`workdir_lock`): one run at a time
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ BEST = "best"
 UNREADABLE = "unreadable_checkpoints"
 EARLY_STOPPED = "early_stopped.json"
 ABLATION_SECONDS = "ablation_seconds.json"
+LOCK = "run.lock"
 
 
 def path(workdir: str, name: str) -> str:
