@@ -13,6 +13,7 @@ import jax
 import numpy as np
 
 from fashion_jax import phases as phases_lib
+from fashion_jax import writers
 from fashion_jax.data import catalog as catalog_lib
 from fashion_jax.data import folds, schema
 
@@ -45,7 +46,7 @@ class EvalData:
 
   @property
   def progress(self) -> bool:
-    return self.is_chief and bool(self.config.progress)
+    return self.is_chief and bool(self.config.progress) and writers.on_terminal()
 
   def _selection(self, role: str, data_cfg):
     return self.catalog.selections(data_cfg, self.system.labels)[role]

@@ -119,8 +119,9 @@ def _train_phase(run: Run, state: TrainState, index: int,
   batches = run.system.batch_source.batches(
       run.train_data(phase, seed=config.seed + 7919 * index, start_step=start - phase.start_step))
   eval_at = _eval_steps(run, phase)
-  progress = writers.Progress(run.total_steps, start, config.batch_size,
-                              f"{phase.name}", run.is_chief and config.progress)
+  progress = writers.Progress(run.total_steps, start, config.batch_size, f"{phase.name}",
+                              bool(config.progress), log_every=config.log_every_steps,
+                              is_chief=run.is_chief)
   pending, window = None, []
 
   def settle():  # fetch the last step's metrics: NaN check and logging, one step behind

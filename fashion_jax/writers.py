@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import math
 import os
 import re
+import sys
 import time
 
 import numpy as np
 import tqdm
+from absl import logging as absl_logging
 
 from fashion_jax import workdir as workdir_files
 
@@ -24,8 +27,6 @@ class _QuietLibraries(logging.Filter):
 
 def quiet_library_logs() -> None:
   """Keeps library INFO chatter off the console of the command-line tools."""
-  from absl import logging as absl_logging
-
   absl_logging.get_absl_handler().python_handler.addFilter(_QuietLibraries())
 
 
@@ -115,14 +116,25 @@ class MetricWriter:
       self._tb.close()
 
 
-class Progress:
-  """tqdm bar over steps showing images/s, the loss and the ETA."""
+def on_terminal() -> bool:
+  """Whether progress bars can redraw in place (stderr is a terminal, not a file or pipe)."""
+  return sys.stderr.isatty()
 
-  def __init__(self, total: int, initial: int, batch_size: int, desc: str, enabled: bool):
-    self.batch_size = batch_size
+
+class Progress:
+  """Training progress: a tqdm bar over steps (images/s, loss, ETA) on a terminal; elsewhere
+  (`config.progress=False`, or stderr a file or pipe, as under a scheduler) one log line every
+  `log_every` steps: step, loss, images/s and ETA. Only the chief (`is_chief`) shows either."""
+
+  def __init__(self, total: int, initial: int, batch_size: int, desc: str, enabled: bool,
+               log_every: int = 0, is_chief: bool = True):
+    self.batch_size, self.total, self.desc = batch_size, total, desc
+    bar = enabled and is_chief and on_terminal()
     self.bar = tqdm.tqdm(total=total, initial=initial, desc=desc, unit="step",
-                         disable=not enabled, dynamic_ncols=True, smoothing=0.1)
+                         disable=not bar, dynamic_ncols=True, smoothing=0.1)
+    self.log_every = log_every if is_chief and not bar else 0
     self._last_time, self._last_step = time.perf_counter(), initial
+    self._logged_time, self._logged_step = self._last_time, initial
 
   def update(self, step: int, loss: float | None = None) -> None:
     self.bar.update(step - self.bar.n)
@@ -134,6 +146,17 @@ class Progress:
         post["loss"] = f"{loss:.4g}"
       self.bar.set_postfix(post, refresh=False)
       self._last_time, self._last_step = now, step
+    if self.log_every and step % self.log_every == 0 and step > self._logged_step:
+      self._log_line(step, loss, now)
+
+  def _log_line(self, step: int, loss: float | None, now: float) -> None:
+    steps_per_s = (step - self._logged_step) / max(now - self._logged_time, 1e-9)
+    eta = datetime.timedelta(seconds=round((self.total - step) / max(steps_per_s, 1e-9)))
+    loss_text = "" if loss is None else f"loss {loss:.4g}, "
+    absl_logging.info("%s: step %d/%d (%.0f%%), %s%.1f images/s, ETA %s", self.desc, step,
+                      self.total, 100.0 * step / max(self.total, 1), loss_text,
+                      steps_per_s * self.batch_size, eta)
+    self._logged_time, self._logged_step = now, step
 
   def close(self) -> None:
     self.bar.close()

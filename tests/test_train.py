@@ -171,3 +171,21 @@ def test_results_with_other_numbers_are_kept_not_overwritten(tmp_path):
   open(path, "w").write("b")
   assert workdir_files.keep_earlier(path, "c") == str(tmp_path / "results_test.2.json")
   assert [open(tmp_path / f"results_test.{n}.json").read() for n in (1, 2)] == ["a", "b"]
+
+
+def test_without_a_terminal_training_logs_step_loss_speed_and_eta(tiny_fpm_config, tmp_path,
+                                                                   caplog):
+  import logging
+  import re
+
+  tiny_fpm_config.progress = False
+  tiny_fpm_config.log_every_steps = 2
+  tiny_fpm_config.max_steps_per_phase = 4
+  caplog.set_level(logging.INFO)
+  train.train_and_evaluate(tiny_fpm_config, str(tmp_path / "run"))
+  lines = [r.getMessage() for r in caplog.records if re.search(r": step \d+/\d+ ", r.getMessage())]
+  steps = [int(re.search(r"step (\d+)/", line).group(1)) for line in lines]
+  assert steps == [2, 4], lines
+  assert all(re.search(r"loss [0-9.e+-]+, [0-9.]+ images/s, ETA \d+:\d\d:\d\d", line)
+             for line in lines), lines
+  assert "step 4/4 (100%)" in lines[-1]
