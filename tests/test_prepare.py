@@ -1,6 +1,7 @@
 """The preparation command: validate first, skip and count bad images, summary, read back."""
 
 import numpy as np
+import pytest
 from fixtures.real import decoded, truncate, write_jpeg
 from PIL import Image
 from test_deepfashion_landmarks import write_fld
@@ -86,3 +87,47 @@ def test_boxes_points_and_paths_that_cannot_be_right_are_refused(tmp_path, capsy
   assert prepare.main(argv) == 1
   assert "image id 'img/../../outside.jpg' leads outside" in capsys.readouterr().err
   assert not (data_dir / "deepfashion_landmarks").exists()
+
+
+def test_not_prepared_names_the_data_dir_to_pass_and_the_config_found_there(tmp_path):
+  """The suggested --data_dir is the root training reads (not the versioned folder inside it),
+  and a prepared config other than the one asked for is named with the flag that reads it."""
+  (tmp_path / "deepfashion_attributes" / "coarse_41attr" / "1.0.0").mkdir(parents=True)
+  builder = datasets.get_builder("deepfashion_attributes", str(tmp_path), config="coarse")
+  with pytest.raises(FileNotFoundError) as refused:
+    datasets.ensure_prepared(builder, str(tmp_path))
+  message = str(refused.value)
+  assert f"--data_dir={tmp_path} --config=coarse\n" in message
+  assert "Prepared there: coarse_41attr" in message
+  assert "--config.data.builder_config=coarse_41attr" in message
+
+
+def test_the_synthetic_set_says_what_it_will_generate_before_it_starts(tmp_path, caplog):
+  builder = datasets.get_builder("fashion_synth", str(tmp_path), config=dict(
+      image_size=512, num_train=20000, num_validation=8107, num_test=3493))
+  estimate = builder.generation_estimate()
+  # 31,600 images of 512x512 (the pose-machine paper config): 2.4 GB, ~25 minutes measured.
+  assert "31,600 images of 512x512" in estimate and "about 2.4 GB" in estimate
+  assert "roughly 25 minutes" in estimate and ":runlocal" in estimate
+  small = datasets.get_builder("fashion_synth", str(tmp_path), config=dict(
+      image_size=32, num_train=4, num_validation=2, num_test=2, views_per_item=1))
+  datasets.ensure_prepared(small, str(tmp_path))
+  assert "generating the synthetic dataset s32_n4-2-2_v1_seed0: 8 images" in caplog.text
+  assert datasets.prepared(small)
+
+
+def test_two_processes_generating_one_synthetic_set_take_turns(tmp_path):
+  import subprocess
+  import sys
+
+  code = ("import sys\nfrom fashion_jax.data import datasets\n"
+          "make = lambda: datasets.get_builder('fashion_synth', sys.argv[1], config=dict("
+          "image_size=32, num_train=24, num_validation=4, num_test=4, views_per_item=1))\n"
+          "datasets.ensure_prepared(make(), sys.argv[1])\n"
+          "print(len(make().as_data_source()['train']))\n")
+  runs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True) for _ in range(2)]
+  outs = [r.communicate(timeout=300) for r in runs]
+  assert [r.returncode for r in runs] == [0, 0], [o[1][-2000:] for o in outs]
+  assert [o[0].split()[-1] for o in outs] == ["24", "24"]
+  assert sum("generating the synthetic dataset" in o[1] for o in outs) == 1  # one made it

@@ -50,11 +50,14 @@ class Catalog:
     key = _key(data_cfg)
     if key not in self._open:
       name = config_base.dataset_name(data_cfg)
-      builder = datasets.get_builder(name, data_cfg.data_dir or None,
-                                     config=config_base.builder_config(data_cfg))
+      make = lambda: datasets.get_builder(name, data_cfg.data_dir or None,
+                                          config=config_base.builder_config(data_cfg))
+      builder = make()
       if jax.process_index() == 0:
-        datasets.ensure_prepared(builder)
+        datasets.ensure_prepared(builder, data_cfg.data_dir or None)
       multihost_utils.sync_global_devices(f"dataset {name} prepared")
+      if not datasets.prepared(builder) or not builder.info.splits:
+        builder = make()  # made before the files were (here or by another process): read anew
       self._open[key] = OpenDataset(builder, datasets.dataset_spec(builder),
                                     dict(builder.as_data_source()))
     return self._open[key]

@@ -6,8 +6,12 @@ Every builder lives in its own package under `fashion_jax.data` (TFDS needs that
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import importlib
 import os
+
+from absl import logging
 
 from fashion_jax.data import schema
 
@@ -68,17 +72,52 @@ def prepared(builder) -> bool:
   return builder.data_path.exists() and (builder.data_path / "dataset_info.json").exists()
 
 
-def ensure_prepared(builder) -> None:
-  """Generates a generator-backed dataset on first use; refuses clearly for manual ones."""
+def ensure_prepared(builder, data_dir: str | None = None) -> None:
+  """Generates a generator-backed dataset on first use (saying first what it will write and
+  roughly how long it takes; one process at a time per dataset, the others wait and read it);
+  refuses clearly for manual ones. `data_dir`: the root the user gives (`--data_dir`,
+  `data.data_dir`), default `default_data_dir()`."""
   if prepared(builder):
     return
+  data_dir = os.fspath(data_dir or default_data_dir())
   if getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", None):
-    raise FileNotFoundError(
-        f"dataset {builder.name!r} is not prepared under {builder.data_dir}.\n"
-        f"Prepare it first:\n  python -m fashion_jax.data.prepare --dataset={builder.name} "
-        f"--manual_dir=DIR --data_dir={builder.data_dir}\n\n"
-        f"{builder.MANUAL_DOWNLOAD_INSTRUCTIONS}")
-  builder.download_and_prepare()
+    raise FileNotFoundError(not_prepared_message(builder, data_dir))
+  with _preparing(data_dir, builder.name):
+    if prepared(builder):  # made by another process while this one waited
+      return
+    estimate = getattr(builder, "generation_estimate", None)
+    if estimate is not None:
+      logging.warning("%s", estimate())
+    builder.download_and_prepare()
+
+
+def not_prepared_message(builder, data_dir: str) -> str:
+  """The refusal of a manual dataset that is not prepared under `data_dir`: how to prepare it
+  there, and which other configs of it are prepared there (a builder_config to name)."""
+  asked = builder.builder_config.name if builder.builder_config else ""
+  root = os.path.join(data_dir, builder.name)
+  others = sorted(d for d in os.listdir(root) if d != asked and os.path.isdir(
+      os.path.join(root, d))) if os.path.isdir(root) else []
+  found = (f" Prepared there: {', '.join(others)} (another builder config; to read it, pass "
+           f"--config.data.builder_config={others[0]})." if others else "")
+  return (f"dataset {builder.name!r} (config {asked!r}) is not prepared under {data_dir}."
+          f"{found}\nPrepare it first:\n  python -m fashion_jax.data.prepare "
+          f"--dataset={builder.name} --manual_dir=DIR --data_dir={data_dir}"
+          + (f" --config={asked}" if asked else "")
+          + f"\n\n{builder.MANUAL_DOWNLOAD_INSTRUCTIONS}")
+
+
+@contextlib.contextmanager
+def _preparing(data_dir: str, name: str):
+  """An exclusive lock on `<data_dir>/<name>.prepare.lock` while a dataset is generated: two
+  runs starting together would otherwise write the same files (tfds FileExistsError)."""
+  os.makedirs(data_dir, exist_ok=True)
+  with open(os.path.join(data_dir, f".{name}.prepare.lock"), "w") as f:
+    fcntl.flock(f, fcntl.LOCK_EX)
+    try:
+      yield
+    finally:
+      fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def dataset_spec(builder) -> schema.DatasetSpec:

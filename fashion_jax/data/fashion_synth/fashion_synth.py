@@ -58,6 +58,23 @@ class FashionSynth(tfds.core.GeneratorBasedBuilder):
         features=schema.features(spec.num_attributes),
         metadata=tfds.core.MetadataDict(dataset_spec=spec.to_json()))
 
+  # Measured on 2 cores of an AMD EPYC (31,600 images at 512x512: 2.4 GB, about 25 minutes).
+  BYTES_PER_PIXEL = 0.29
+  SECONDS_PER_MEGAPIXEL = 0.18
+
+  def generation_estimate(self) -> str:
+    """What generating this set writes and roughly how long it takes, said before it starts."""
+    cfg = self.builder_config
+    images = sum(cfg.split_sizes.values())
+    megapixels = images * cfg.image_size ** 2 / 1e6
+    size_gb = megapixels * 1e6 * self.BYTES_PER_PIXEL / 1e9
+    minutes = megapixels * self.SECONDS_PER_MEGAPIXEL / 60
+    return (f"generating the synthetic dataset {cfg.name}: {images:,} images of "
+            f"{cfg.image_size}x{cfg.image_size}, about {size_gb:.2g} GB in {self.data_dir}, "
+            f"roughly {max(minutes, 0.1):.2g} minutes on 2 CPU cores (once; later runs read it). "
+            "A smaller set for a first try: the config's :runlocal variant; your own data: "
+            "--config.data.data_dir=DIR")
+
   def _split_generators(self, dl_manager):
     del dl_manager  # nothing to download
     return {split: self._generate_examples(split, n)
