@@ -20,6 +20,7 @@ import shutil
 from collections.abc import Callable
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 from jax.experimental import multihost_utils
@@ -39,12 +40,16 @@ class Checkpointer:
   def __init__(self, workdir: str, best_metric: str, best_mode: str, keep_latest: int = 2):
     self.workdir = os.path.abspath(workdir)
     self.best_metric = best_metric
+    # The item's handler is named, so that an item's metadata (shapes, dtypes) can be read
+    # without its arrays, also of a step folder whose own metadata is missing.
     self.latest = ocp.CheckpointManager(
         workdir_files.path(self.workdir, workdir_files.CHECKPOINTS),
+        item_handlers=ocp.StandardCheckpointHandler(),
         options=ocp.CheckpointManagerOptions(max_to_keep=keep_latest, create=True,
                                              enable_async_checkpointing=False))
     self.best = ocp.CheckpointManager(
         workdir_files.path(self.workdir, workdir_files.BEST),
+        item_handlers=ocp.StandardCheckpointHandler(),
         options=ocp.CheckpointManagerOptions(
             max_to_keep=1, create=True, best_mode=best_mode, enable_async_checkpointing=False,
             best_fn=lambda metrics: metrics[best_metric],
@@ -91,13 +96,14 @@ class Checkpointer:
     return self._restore(self.latest, self.latest.latest_step() if step is None else step,
                          template)
 
-  def restore_newest(self, template_for: Callable[[int], object]):
+  def restore_newest(self, template_for: Callable[[int], object], config_changes: str = ""):
     """(state, step) of the newest latest checkpoint that restores, or (None, None) when there
     is none. `template_for(step)` gives the structure of the state saved at `step`.
 
     Checkpoints newer than the one restored did not restore into the same structure an older
     one did, so they are damaged: each is moved to `unreadable_checkpoints/` with its reason.
-    When none restores (damage, or a config that no longer matches the run), nothing is moved.
+    When none restores (damage, or a config that no longer matches the run), nothing is moved;
+    `config_changes` (how the config differs from the run's config.json) joins the message.
     """
     failures = []
     for step in sorted(self.latest.all_steps(), reverse=True):
@@ -112,11 +118,17 @@ class Checkpointer:
         self._set_aside(bad, reason, restored_step=step)
       return restored, step
     if failures:
-      listed = "; ".join(f"step {s}: {r[:300]}" for s, r in failures)
+      first_step, first = failures[0]
+      same = lambda s, r: r.replace(f"step {s} ", "") == first.replace(f"step {first_step} ", "")
+      listed = "; ".join(f"step {s}: " + ("the same" if i and same(s, r) else r[:400])
+                         for i, (s, r) in enumerate(failures))
       raise CheckpointError(
-          f"no checkpoint in {self.latest.directory} restores ({listed}). Nothing was changed "
-          "in the workdir. If the config differs from the run's (its config.json), use that "
-          "config; or move the checkpoints away to start afresh.")
+          f"no checkpoint in {self.latest.directory} restores ({listed}). "
+          + (f"The config differs from the run's config.json: {config_changes}. Use the run's "
+             "config to resume it, or another --workdir to start afresh. " if config_changes
+             else "If the config differs from the run's (its config.json), use that config; "
+             "or move the checkpoints away to start afresh. ")
+          + "Nothing was changed in the workdir.")
     return None, None
 
   def _set_aside(self, step: int, reason: str, restored_step: int) -> None:
@@ -174,6 +186,7 @@ class Checkpointer:
     if step is None:
       raise FileNotFoundError(f"no checkpoint in {manager.directory}")
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+    check_matches(manager, step, abstract)  # before any array is read
     return manager.restore(step, args=ocp.args.StandardRestore(abstract))
 
   def close(self) -> None:
@@ -183,3 +196,39 @@ class Checkpointer:
         manager.close()
       except Exception as e:  # noqa: BLE001 (closing must not hide the error that ended the run)
         logging.warning("closing %s: %s: %s", manager.directory, type(e).__name__, e)
+
+
+def _leaf_name(path) -> str:
+  return "/".join(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path)
+
+
+def _shapes(tree) -> dict[str, tuple]:
+  """{'params/stage1/kernel': (shape, dtype name)} of a tree of arrays or array metadata."""
+  return {_leaf_name(path): (tuple(leaf.shape), str(np.dtype(leaf.dtype)))
+          for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def check_matches(manager, step: int, abstract) -> None:
+  """Compares the stored tree of `step` (names, shapes, dtypes: its metadata only) with the
+  tree it would be restored into; raises `CheckpointError` naming the first differences. An
+  empty or half-written step folder (no metadata) is refused the same way. Reading arrays of
+  another shape is what made orbax print pages of tracebacks after the error."""
+  try:
+    stored = _shapes(manager.item_metadata(step))
+  except Exception as e:  # noqa: BLE001 - orbax raises several kinds for missing files
+    raise CheckpointError(f"step {step} has no readable metadata (an empty or half-written "
+                          f"folder): {type(e).__name__}: {str(e)[:200]}") from None
+  if not stored:
+    raise CheckpointError(f"step {step} has no readable metadata (an empty or half-written "
+                          "folder)")
+  wanted = _shapes(abstract)
+  params_first = lambda keys: sorted(keys, key=lambda k: (not k.startswith("params/"), k))
+  differences = [f"{k} missing" for k in params_first(wanted.keys() - stored.keys())]
+  differences += [f"{k} not in this config's model" for k in params_first(stored.keys() - wanted)]
+  differences += [f"{k}: {stored[k][0]} {stored[k][1]} stored, {wanted[k][0]} {wanted[k][1]} "
+                  "now" for k in params_first(stored.keys() & wanted.keys())
+                  if stored[k] != wanted[k]]
+  if differences:
+    more = f" and {len(differences) - 3} more" if len(differences) > 3 else ""
+    raise CheckpointError(f"step {step} holds another model or optimiser state than this "
+                          f"config builds ({'; '.join(differences[:3])}{more})")

@@ -4,6 +4,8 @@ checkpoints and writers. Shared by training and by evaluation of an existing wor
 from __future__ import annotations
 
 import functools
+import json
+import os
 
 import jax
 from absl import logging
@@ -144,7 +146,18 @@ class Run:
         self.module, self.system.batch_fields, self.blank_example(), self.config.seed))
     return state.restore_or_init(
         phases=self.phases, checkpointer=self.checkpointer, mesh=self.mesh,
-        seed=self.config.seed, abstract_variables=abstract, init_variables=self.init_variables)
+        seed=self.config.seed, abstract_variables=abstract, init_variables=self.init_variables,
+        config_changes=self._config_changes())
+
+  def _config_changes(self) -> str:
+    """How the config differs from the run's config.json ("model.refine_width: 32 in the
+    run, 16 now; ..."), or "" (the same, or a new run)."""
+    path = workdir_files.path(self.workdir, workdir_files.CONFIG)
+    if not os.path.exists(path):
+      return ""
+    with open(path) as f:
+      changed = workdir_files.config_differences(json.load(f), self.config)
+    return "; ".join(changed[:8]) + ("; ..." if len(changed) > 8 else "")
 
   def enter_phase(self, train_state: state.TrainState, index: int) -> state.TrainState:
     """`train_state` ready for phase `index` (`state.enter_phase`)."""

@@ -77,14 +77,16 @@ def variables_of(state: TrainState) -> dict:
 
 def restore_or_init(*, phases: list[phases_lib.Phase], checkpointer, mesh, seed: int,
                     abstract_variables: dict,
-                    init_variables: Callable[[], dict]) -> tuple[TrainState, int]:
+                    init_variables: Callable[[], dict],
+                    config_changes: str = "") -> tuple[TrainState, int]:
   """The newest checkpoint of `checkpointer` that restores (see `Checkpointer.restore_newest`),
   else the initial state made from `init_variables()`; and the index of the phase whose
   optimiser the state holds.
 
   A checkpoint is restored into an abstract state made from `abstract_variables` (the
   variables' `jax.eval_shape`, replicated over `mesh`): nothing is initialised, compiled or
-  loaded from pretrained files only to be overwritten.
+  loaded from pretrained files only to be overwritten. `config_changes`: how the config
+  differs from the run's, said when no checkpoint restores.
   """
   def owner_of(step: int) -> int:  # a checkpoint at a phase's end holds that phase's optimiser
     return phases_lib.phase_at(phases, max(step - 1, 0))
@@ -100,7 +102,7 @@ def restore_or_init(*, phases: list[phases_lib.Phase], checkpointer, mesh, seed:
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
                         shapes)
 
-  restored, step = checkpointer.restore_newest(template)
+  restored, step = checkpointer.restore_newest(template, config_changes)
   if step is None:
     return sharding.put_replicated(initial(0, init_variables()), mesh), 0
   logging.info("resuming from step %d (phase %s)", step, phases[owner_of(step)].name)

@@ -1,0 +1,57 @@
+"""Checkpoints that do not fit or are not there: a resume with another model is refused by the
+stored metadata alone (shapes named, config fields named, nothing read, nothing printed after
+the message); an empty or half-written step folder is skipped like any unreadable one."""
+
+import os
+
+import pytest
+
+from fashion_jax import checkpoints, train
+from fashion_jax import workdir as workdir_files
+
+
+def _trained(config, workdir, steps=6):
+  config.checkpoint_every_steps = 2  # checkpoints at 2, 4, 6 (the latest two kept)
+  config.max_steps_per_phase = steps
+  train.train_and_evaluate(config, workdir)
+
+
+def test_another_models_resume_names_shapes_and_config_fields_and_reads_no_array(
+    tiny_fpm_config, tmp_path, capfd, monkeypatch):
+  workdir = str(tmp_path / "run")
+  _trained(tiny_fpm_config, workdir)
+  capfd.readouterr()
+  read = []
+  original = checkpoints.ocp.CheckpointManager.restore
+  monkeypatch.setattr(checkpoints.ocp.CheckpointManager, "restore",
+                      lambda self, *a, **k: read.append(a) or original(self, *a, **k))
+  tiny_fpm_config.model.refine_width = 24  # 16 in the run: other parameter shapes
+  with pytest.raises(checkpoints.CheckpointError) as refused:
+    train.train_and_evaluate(tiny_fpm_config, workdir)
+  message = str(refused.value)
+  assert read == []  # refused from the metadata: no array was requested
+  assert "step 6 holds another model or optimiser state than this config builds (params/" in (
+      message)
+  assert "step 4: the same" in message
+  assert "The config differs from the run's config.json: model.refine_width: 16 in the run, " \
+         "24 now" in message
+  assert "Nothing was changed in the workdir." in message
+  out, err = capfd.readouterr()
+  assert "Traceback" not in out + err and "Event loop is closed" not in out + err
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["4", "6"]
+
+
+@pytest.mark.parametrize("how", ["emptied", "metadata only"])
+def test_an_empty_or_half_written_latest_step_is_skipped(tiny_fpm_config, tmp_path, how):
+  workdir = str(tmp_path / "run")
+  _trained(tiny_fpm_config, workdir, steps=4)
+  step = os.path.join(workdir, "checkpoints", "4")
+  for name in os.listdir(step):
+    path = os.path.join(step, name)
+    if how == "emptied" or name == "default":
+      (__import__("shutil").rmtree if os.path.isdir(path) else os.remove)(path)
+  tiny_fpm_config.max_steps_per_phase = 6
+  results = train.train_and_evaluate(tiny_fpm_config, workdir)  # resumes from step 2
+  assert any("(step 6)" in method for method in results)
+  moved = workdir_files.unreadable(workdir, "4")
+  assert "empty or half-written" in open(os.path.join(moved, "REASON.txt")).read()
