@@ -34,6 +34,15 @@ class CheckpointError(RuntimeError):
   """A checkpoint could not be saved or restored; the message says what is kept."""
 
 
+def short_reason(e: Exception, limit: int = 300) -> str:
+  """"Kind: message" of an orbax or tensorstore error in one line: their messages go on with
+  pages of the store's spec ("See full TensorStore details: ...")."""
+  text = str(e).split("See full TensorStore details")[0].strip().splitlines()
+  text = text[0] if text else ""
+  name = "" if isinstance(e, CheckpointError) else f"{type(e).__name__}: "
+  return name + (text if len(text) <= limit else text[:limit] + "...")
+
+
 class Checkpointer:
   """Latest and best train states of one run."""
 
@@ -85,7 +94,7 @@ class Checkpointer:
     except Exception as e:  # full disk, unwritable folder, ...: orbax raises several kinds
       raise CheckpointError(
           f"could not save the checkpoint of step {step} in {manager.directory}: "
-          f"{type(e).__name__}: {e}; {self.kept()}. Free space or fix the folder, then rerun "
+          f"{short_reason(e)}; {self.kept()}. Free space or fix the folder, then rerun "
           "the same command to resume.") from e
 
   def best_step(self) -> int | None:
@@ -110,9 +119,8 @@ class Checkpointer:
       try:
         restored = self.restore(template_for(step), step)
       except Exception as e:  # orbax raises several kinds for damaged files
-        logging.warning("the checkpoint of step %d does not restore: %s: %s", step,
-                        type(e).__name__, e)
-        failures.append((step, f"{type(e).__name__}: {e}"))
+        logging.warning("the checkpoint of step %d does not restore: %s", step, short_reason(e))
+        failures.append((step, short_reason(e)))
         continue
       for bad, reason in failures:
         self._set_aside(bad, reason, restored_step=step)
@@ -179,7 +187,7 @@ class Checkpointer:
       raise
     except Exception as e:
       raise CheckpointError(f"the best checkpoint (step {step}) in {self.best.directory} does "
-                            f"not restore: {type(e).__name__}: {e}") from e
+                            f"not restore: {short_reason(e)}") from e
 
   @staticmethod
   def _restore(manager, step, template):
@@ -217,7 +225,7 @@ def check_matches(manager, step: int, abstract) -> None:
     stored = _shapes(manager.item_metadata(step))
   except Exception as e:  # noqa: BLE001 - orbax raises several kinds for missing files
     raise CheckpointError(f"step {step} has no readable metadata (an empty or half-written "
-                          f"folder): {type(e).__name__}: {str(e)[:200]}") from None
+                          f"folder): {short_reason(e)}") from None
   if not stored:
     raise CheckpointError(f"step {step} has no readable metadata (an empty or half-written "
                           "folder)")

@@ -65,8 +65,8 @@ def _newest_readable_variables(ckpt, template) -> tuple[dict, int] | None:
     try:
       restored = ckpt.latest.restore(step, args=ocp.args.StandardRestore())
     except Exception as e:  # noqa: BLE001 - orbax raises several kinds for damaged files
-      logging.warning("the checkpoint of step %d in %s does not restore (%s: %s); trying the "
-                      "one before", step, ckpt.latest.directory, type(e).__name__, str(e)[:200])
+      logging.warning("the checkpoint of step %d in %s does not restore (%s); trying the one "
+                      "before", step, ckpt.latest.directory, checkpoints.short_reason(e))
       continue
     return {k: restored[k] for k in template if k in restored}, step
   if ckpt.latest.all_steps():
