@@ -69,16 +69,26 @@ class MetricWriter:
     if enabled:
       os.makedirs(workdir, exist_ok=True)
       self._jsonl = open(workdir_files.path(workdir, workdir_files.METRICS), "a")  # noqa: SIM115
-      from tensorboardX import SummaryWriter  # deferred: heavy import
+      self._tb_dir = workdir_files.path(workdir, workdir_files.TENSORBOARD)
+      self._tb = self._tensorboard()
 
-      self._tb = SummaryWriter(workdir_files.path(workdir, workdir_files.TENSORBOARD))
+  def _tensorboard(self, purge_step: int | None = None):
+    from tensorboardX import SummaryWriter  # deferred: heavy import
+
+    return SummaryWriter(self._tb_dir, purge_step=purge_step)
 
   def supersede_after(self, step: int) -> None:
     """Moves the rows of steps after `step` (logged before an interruption, trained again
     after the resume from `step`) and any torn line to `metrics.superseded.jsonl`, so
-    `metrics.jsonl` has one row per step and split and nothing logged is lost."""
+    `metrics.jsonl` has one row per step and split and nothing logged is lost. TensorBoard's
+    events of those steps are purged the way TensorBoard reads them: a new event file starts
+    with a session start at `step + 1`, which hides the older files' events from that step.
+    """
     if not self.enabled:
       return
+    if step > 0:  # TensorBoard hides the events of steps > `step` of the earlier files
+      self._tb.close()
+      self._tb = self._tensorboard(purge_step=step + 1)
     path = self._jsonl.name
     with open(path) as f:
       lines = f.readlines()

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
@@ -189,3 +190,44 @@ def test_without_a_terminal_training_logs_step_loss_speed_and_eta(tiny_fpm_confi
   assert all(re.search(r"loss [0-9.e+-]+, [0-9.]+ images/s, ETA \d+:\d\d:\d\d", line)
              for line in lines), lines
   assert "step 4/4 (100%)" in lines[-1]
+
+
+def _tensorboard_view(logdir):
+  """[(tag, step, value)] as TensorBoard plots them: the event files read in order (a step
+  logged twice is plotted twice), and a session START at step S hiding the events of steps
+  >= S read before it (TensorBoard's purge rule)."""
+  import glob
+  import struct
+
+  from tensorboardX.proto import event_pb2
+
+  shown = []
+  for path in sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*"))):
+    data = open(path, "rb").read()
+    at = 0
+    while at < len(data):
+      (length,) = struct.unpack("<Q", data[at:at + 8])
+      event = event_pb2.Event.FromString(data[at + 12:at + 12 + length])
+      at += 12 + length + 4
+      if event.HasField("session_log") and event.session_log.status == 1:  # START
+        shown = [point for point in shown if point[1] < event.step]
+      shown += [(value.tag, event.step, value.simple_value) for value in event.summary.value]
+  return shown
+
+
+def test_tensorboard_shows_each_replayed_step_once_after_a_resume(tmp_path):
+  from fashion_jax import writers
+
+  first = writers.MetricWriter(str(tmp_path))
+  for step in range(1, 6):
+    first.write(step, "train", {"loss": float(step)})
+  first.close()
+  time.sleep(1.1)  # event files are named by the second they were opened
+  resumed = writers.MetricWriter(str(tmp_path))
+  resumed.supersede_after(3)  # the run resumes from the checkpoint of step 3
+  for step in range(4, 7):
+    resumed.write(step, "train", {"loss": 10.0 * step})
+  resumed.close()
+  view = _tensorboard_view(str(tmp_path / "tensorboard"))
+  assert view == [("train/loss", 1, 1.0), ("train/loss", 2, 2.0), ("train/loss", 3, 3.0),
+                  ("train/loss", 4, 40.0), ("train/loss", 5, 50.0), ("train/loss", 6, 60.0)]
