@@ -73,6 +73,44 @@ class Checkpointer:
     return (f"the checkpoint of step {step} is kept" if step is not None
             else "no checkpoint was saved before it")
 
+  def kept_before_divergence(self, failed_step: int) -> str:
+    """What a non-finite loss at `failed_step` leaves, and how to start from before it: the
+    last checkpoint may already hold parameters on their way to infinity."""
+    step = self.latest_step()
+    if step is None:
+      return ("no checkpoint was saved before it. Lower the learning rate (or inspect the "
+              "data) and rerun")
+    earlier = [s for s in self.latest.all_steps() if s < step]
+    return (f"the checkpoint of step {step} is kept, written {failed_step - step} step(s) "
+            "before; its parameters are finite but may already be diverging, so resuming "
+            "from it can fail the same way. Lower the learning rate (or inspect the data) and "
+            "rerun with --restart_from=0 to start afresh"
+            + (f" or --restart_from={max(earlier)} to resume from that earlier checkpoint"
+               if earlier else "")
+            + " (later checkpoints are moved to "
+            f"{workdir_files.SET_ASIDE}/, not deleted)")
+
+  def set_aside_after(self, step: int) -> list[str]:
+    """Moves every checkpoint (latest and best) of a step after `step` to
+    `<workdir>/set_aside_checkpoints/`, so the run restarts from `step` (0: afresh); returns
+    where each went. Nothing is deleted."""
+    moved = []
+    for manager, prefix in ((self.latest, ""), (self.best, "best_")):
+      for later in sorted(s for s in manager.all_steps() if s > step):
+        target = workdir_files.set_aside(self.workdir, f"{prefix}{later}")
+        suffix = 1
+        while os.path.exists(target):
+          target, suffix = workdir_files.set_aside(self.workdir,
+                                                   f"{prefix}{later}.{suffix}"), suffix + 1
+        if jax.process_index() == 0:
+          os.makedirs(os.path.dirname(target), exist_ok=True)
+          shutil.move(os.path.join(str(manager.directory), str(later)), target)
+        moved.append(target)
+      if jax.process_count() > 1:
+        multihost_utils.sync_global_devices(f"set aside checkpoints after {step}")
+      manager.reload()
+    return moved
+
   def save_latest(self, step: int, state) -> None:
     if step not in self.latest.all_steps():
       self._save(self.latest, step, state)

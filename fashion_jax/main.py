@@ -26,6 +26,10 @@ config_flags.DEFINE_config_file("config", None, "Config file, optionally `path:v
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and results.")
 flags.DEFINE_enum("mode", "train", ["train", "eval"],
                   "train (and evaluate), or only evaluate the best checkpoint of --workdir.")
+flags.DEFINE_integer("restart_from", None,
+                     "Resume from this step's checkpoint instead of the latest (0: start afresh); "
+                     "the later checkpoints are moved to WORKDIR/set_aside_checkpoints/, not "
+                     "deleted. For a run that diverged after its last checkpoint.")
 flags.DEFINE_bool("distributed", False,
                   "Several processes (hosts): call jax.distributed.initialize(). Without the "
                   "three flags below it detects them from the cluster (Cloud TPU, SLURM, Open "
@@ -73,7 +77,7 @@ def main(argv):
     if FLAGS.config is None:
       raise app.UsageError("--config is required for training")
     try:
-      train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+      train.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.restart_from)
     except train.Stopped as e:
       logging.warning("%s", e)
       sys.exit(e.exit_status)

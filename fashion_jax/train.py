@@ -31,12 +31,12 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def check_finite(step: int, metrics: dict[str, float], kept: str) -> None:
-  """Stops on a NaN or infinite loss term, naming the step, the terms and what is `kept`."""
+  """Stops on a NaN or infinite loss term, naming the step, the terms and what is `kept`
+  (`Checkpointer.kept_before_divergence`: and how to restart from before it)."""
   bad = {k: v for k, v in metrics.items() if k.startswith("loss") and not np.isfinite(v)}
   if bad:
     terms = ", ".join(f"{k} = {v}" for k, v in sorted(bad.items()))
-    raise NonFiniteLossError(f"non-finite loss at step {step}: {terms}; {kept}. Lower the "
-                             "learning rate or inspect the data.")
+    raise NonFiniteLossError(f"non-finite loss at step {step}: {terms}; {kept}.")
 
 
 def finite_state(state: TrainState) -> bool:
@@ -129,7 +129,7 @@ def _train_phase(run: Run, state: TrainState, index: int,
     if pending is not None:
       done, metrics = pending
       host = {k: float(v) for k, v in jax.device_get(metrics).items()}
-      check_finite(done, host, run.checkpointer.kept())
+      check_finite(done, host, run.checkpointer.kept_before_divergence(done))
       window.append(host)
       progress.update(done, host["loss"])
       if done % config.log_every_steps == 0 or done == phase.end_step:
@@ -151,7 +151,7 @@ def _train_phase(run: Run, state: TrainState, index: int,
         if not finite_state(state):  # a finite loss can still leave a diverged state
           raise NonFiniteLossError(
               f"the state after step {step + 1} holds NaN or infinite values (its loss was "
-              f"finite); it is not saved, {run.checkpointer.kept()}. Lower the learning rate.")
+              f"finite); it is not saved, {run.checkpointer.kept_before_divergence(step + 1)}.")
         if (step + 1) in eval_at:
           results = evaluate.evaluate_variables(run.eval_data, run.predict_step_for(index),
                                                 variables_of(state), desc=f"eval@{step + 1}")
@@ -176,19 +176,36 @@ def _train_phase(run: Run, state: TrainState, index: int,
   return state, False
 
 
-def train_and_evaluate(config, workdir: str) -> dict:
+def train_and_evaluate(config, workdir: str, restart_from: int | None = None) -> dict:
   """Trains every phase of `config` in `workdir` (resuming if it holds checkpoints), then runs
   the final evaluation with baselines. Returns the final results by method; raises `Stopped`
-  when a signal stopped training (its checkpoint saved)."""
+  when a signal stopped training (its checkpoint saved). `restart_from`: resume from that
+  step's checkpoint (0: afresh), the later ones moved to set_aside_checkpoints/ first."""
   config_check.check(config)  # before the run reads or writes anything (the lock included)
   config_check.check_pretrained(config)
   with workdir_lock.held(workdir):
-    return _train_and_evaluate(config, workdir)
+    return _train_and_evaluate(config, workdir, restart_from)
 
 
-def _train_and_evaluate(config, workdir: str) -> dict:
+def _restart_from(run: Run, step: int) -> None:
+  kept = run.checkpointer.latest.all_steps()
+  if step != 0 and step not in kept:
+    raise ValueError(f"--restart_from={step}: {run.workdir} has no checkpoint of step {step} "
+                     f"(it has {sorted(kept) or 'none'}; 0 starts afresh)")
+  for target in run.checkpointer.set_aside_after(step):
+    logging.warning("--restart_from=%d: %s", step, f"moved to {target}")
+  early = workdir_files.path(run.workdir, workdir_files.EARLY_STOPPED)
+  if run.is_chief and os.path.exists(early) and (_early_stop_step(run) or 0) > step:
+    target = workdir_files.set_aside(run.workdir, workdir_files.EARLY_STOPPED)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    os.replace(early, target)
+
+
+def _train_and_evaluate(config, workdir: str, restart_from: int | None) -> dict:
   run = Run(config, workdir)
   try:
+    if restart_from is not None:
+      _restart_from(run, restart_from)
     state, owner = run.restore_or_init()
     run.record()
     run.writer.supersede_after(int(state.step))  # the steps after it are trained again

@@ -10,6 +10,7 @@ these paths.
   W/best/<step>/             the variables with the best validation metric (evaluation, predict,
                              export)
   W/unreadable_checkpoints/  checkpoints that did not restore, set aside with the reason
+  W/set_aside_checkpoints/   checkpoints after the step a `--restart_from` restarted from
   W/early_stopped.json       written when early stopping ended training
   W/results_<role>.json      the final evaluation: every method's metrics (role "test"; an
                              evaluator's "test_<name>"; `--mode=eval` with data overrides
@@ -36,6 +37,7 @@ TENSORBOARD = "tensorboard"
 CHECKPOINTS = "checkpoints"
 BEST = "best"
 UNREADABLE = "unreadable_checkpoints"
+SET_ASIDE = "set_aside_checkpoints"
 EARLY_STOPPED = "early_stopped.json"
 ABLATION_SECONDS = "ablation_seconds.json"
 LOCK = "run.lock"
@@ -52,6 +54,11 @@ def results(workdir: str, role: str = "test") -> str:
 
 def picture(workdir: str, role: str = "test") -> str:
   return os.path.join(workdir, f"predictions_{role}.png")
+
+
+def set_aside(workdir: str, name: str) -> str:
+  """Where a checkpoint moved aside by `--restart_from` goes (`best_<step>` for a best one)."""
+  return os.path.join(workdir, SET_ASIDE, name)
 
 
 def unreadable(workdir: str, name: str) -> str:

@@ -55,3 +55,32 @@ def test_an_empty_or_half_written_latest_step_is_skipped(tiny_fpm_config, tmp_pa
   assert any("(step 6)" in method for method in results)
   moved = workdir_files.unreadable(workdir, "4")
   assert "empty or half-written" in open(os.path.join(moved, "REASON.txt")).read()
+
+
+def test_after_a_divergence_the_message_says_how_to_restart_from_before_it(tiny_fpm_config,
+                                                                           tmp_path):
+  """The issue's trap: a checkpoint every step and an exploding learning rate. The checkpoint
+  kept may hold diverging parameters; the message says so and how to get out, and
+  --restart_from=0 does (the checkpoints set aside, not deleted)."""
+  workdir = str(tmp_path / "run")
+  tiny_fpm_config.checkpoint_every_steps = 1
+  tiny_fpm_config.optimizer.learning_rate = 1e6
+  tiny_fpm_config.max_steps_per_phase = 6
+  with pytest.raises(train.NonFiniteLossError) as diverged:
+    train.train_and_evaluate(tiny_fpm_config, workdir)
+  message = str(diverged.value)
+  kept = sorted(int(s) for s in os.listdir(os.path.join(workdir, "checkpoints")))
+  assert kept, message  # the trap needs a checkpoint written before the blow-up
+  assert f"the checkpoint of step {kept[-1]} is kept" in message
+  assert "may already be diverging" in message and "--restart_from=0" in message
+  tiny_fpm_config.optimizer.learning_rate = 1e-3
+  with pytest.raises(ValueError, match=r"--restart_from=99: .* has no checkpoint of step 99"):
+    train.train_and_evaluate(tiny_fpm_config, workdir, restart_from=99)
+  results = train.train_and_evaluate(tiny_fpm_config, workdir, restart_from=0)
+  assert any("(step 6)" in method for method in results)
+  aside = os.listdir(os.path.join(workdir, workdir_files.SET_ASIDE))
+  assert {str(s) for s in kept} <= set(aside)
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    rows = [__import__("json").loads(line) for line in f]
+  train_steps = [r["step"] for r in rows if r["split"] == "train"]
+  assert len(train_steps) == len(set(train_steps))  # the diverged run's rows superseded
