@@ -55,6 +55,9 @@ def test_cells_categories_and_test_csv(tmp_path):
     (",31_29_1", "", r"train.csv:3: expected 26 columns, found 25"),
     ("20_5_1", "-30_20_1", r"train.csv:3: waistband_left: '-30_20_1' is visible at a negative"),
     ("neckline_right", "neckline_rite", r"train.csv:1: expected the header"),
+    ("Images/skirt/ffee00.jpg,skirt", "Images/skirt/ffee00.jpg,blouse",
+     r"train.csv:3: Images/skirt/ffee00.jpg lies in the skirt/ folder but its image_category "
+     r"is 'blouse'"),
 ])
 def test_bad_cells_and_rows(tmp_path, old, new, message):
   write_fashionai(tmp_path)

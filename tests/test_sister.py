@@ -169,10 +169,18 @@ def test_prepare_stores_masks_and_refuses_missing_or_misfit_ones(tmp_path):
   example = builder.as_data_source()["train"][2]
   assert example["has_mask"] and example["mask"].shape[:2] == example["image"].shape[:2]
   assert set(np.unique(example["mask"])) == {0, 255}
+  assert not any("all zero" in n for n in summary.notes)
+  from PIL import Image
+  for name in ("000001.png", "000004.png"):  # nothing segmented: stored, and said
+    size = Image.open(masks / "images" / name).size
+    Image.new("L", size).save(masks / "images" / name)
+  summary = prepare.prepare("clothing_attributes", manual, tmp_path / "zeros", masks_dir=masks)
+  (note,) = [n for n in summary.notes if "all zero" in n]
+  assert note.startswith("2 mask(s) are all zero") and "000001.png" in note
+  assert "000004.png" in note and "2 mask(s) are all zero" in prepare.format_summary(summary)
   (masks / "images" / "000003.png").unlink()
   with pytest.raises(FileNotFoundError, match=r"(?s)1 image\(s\) have no mask .*000003.png"):
     prepare.prepare("clothing_attributes", manual, tmp_path / "other", masks_dir=masks)
-  from PIL import Image
   Image.new("L", (3, 3)).save(masks / "images" / "000003.png")
   with pytest.raises(formats.AnnotationError, match=r"(?s)000003.png: is 3x3 but the image"):
     prepare.prepare("clothing_attributes", manual, tmp_path / "third", masks_dir=masks)

@@ -342,6 +342,15 @@ def check_mask(mask: Path, image: Path) -> str | None:
   return None
 
 
+def mask_is_empty(path: Path) -> bool:
+  """Whether a (readable) mask has no non-zero pixel: nothing segmented."""
+  import numpy as np
+  from PIL import Image
+
+  with Image.open(path) as mask:
+    return not np.asarray(mask).any()
+
+
 def mask_png(path: Path) -> bytes:
   """A mask file as the single-channel PNG the schema stores: 255 where the mask is non-zero
   (any mode; colour masks count any non-black pixel), 0 elsewhere."""

@@ -192,7 +192,7 @@ def attach_masks(plan: Plan, masks_dir: Path, progress: Progress | None = None) 
   """The plan with every image's mask from `masks_dir`, each checked (readable, the image's
   size); the spec then records masks. A missing or bad mask stops the preparation."""
   progress = progress or _no_progress
-  missing, bad, splits = [], [], {}
+  missing, bad, empty, splits = [], [], [], {}
   for name, table in plan.splits.items():
     paths = [formats.mask_path(masks_dir, i) for i in table.image_ids]
     missing += [p for p in paths if not p.is_file()]
@@ -201,6 +201,8 @@ def attach_masks(plan: Plan, masks_dir: Path, progress: Progress | None = None) 
       why = formats.check_mask(path, image) if path.is_file() else None
       if why:
         bad.append(f"{path}: {why}")
+      elif path.is_file() and formats.mask_is_empty(path):
+        empty.append(f"{name}/{path.name}")
     splits[name] = dataclasses.replace(table, mask_paths=paths)
   if missing:
     shown = "\n  ".join(str(p) for p in missing[:10])
@@ -210,8 +212,12 @@ def attach_masks(plan: Plan, masks_dir: Path, progress: Progress | None = None) 
     raise formats.AnnotationError(masks_dir, None, f"{len(bad)} bad mask(s):\n  " +
                                   "\n  ".join(bad[:10]))
   labels = tuple(dict.fromkeys((*plan.spec.labels, "mask"))) if plan.spec.labels else ()
+  notes = [*plan.notes, f"masks read from {masks_dir}"]
+  if empty:  # stored (a segmenter may find no one), but said: their segmented image is blank
+    notes.append(f"{len(empty)} mask(s) are all zero (nothing segmented), so their segmented "
+                 f"image is blank: {', '.join(empty[:5])}{' ...' if len(empty) > 5 else ''}")
   return Plan(spec=dataclasses.replace(plan.spec, labels=labels), splits=splits,
-              notes=[*plan.notes, f"masks read from {masks_dir}"], skipped=plan.skipped)
+              notes=notes, skipped=plan.skipped)
 
 
 # Builder configs of datasets whose attribute count comes from the files (an exported synthetic

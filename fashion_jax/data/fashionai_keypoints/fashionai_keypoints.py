@@ -81,6 +81,11 @@ def read_split(split_dir: Path) -> tuple[manual_builder.SplitTable, bool]:
     if category not in schema.FASHIONAI_CATEGORIES:
       raise formats.AnnotationError(
           path, line, f"image_category {category!r} is not one of {schema.FASHIONAI_CATEGORIES}")
+    folder = Path(name).parent.name
+    if folder in schema.FASHIONAI_CATEGORIES and folder != category:
+      raise formats.AnnotationError(
+          path, line, f"{name} lies in the {folder}/ folder but its image_category is "
+          f"{category!r}: one of the two is wrong")
     lines[name] = line
     names.append(name)
     fields["fashionai_category"][i] = fields["category"][i] = (
