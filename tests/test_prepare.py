@@ -131,3 +131,39 @@ def test_two_processes_generating_one_synthetic_set_take_turns(tmp_path):
   assert [r.returncode for r in runs] == [0, 0], [o[1][-2000:] for o in outs]
   assert [o[0].split()[-1] for o in outs] == ["24", "24"]
   assert sum("generating the synthetic dataset" in o[1] for o in outs) == 1  # one made it
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"),
+                                   PermissionError(13, "Permission denied", "/data/x")])
+def test_a_failed_write_is_one_error_line_and_the_old_data_is_kept(tmp_path, capsys,
+                                                                    monkeypatch, error):
+  """A full disk or a read-only folder during `--overwrite`: `error:` and one paragraph, the
+  earlier data still readable, the temporary folder removed. (Simulated: as root here, a
+  read-only folder would still be writable.)"""
+  import errno
+
+  manual = write_fld(tmp_path / "manual")
+  data_dir = tmp_path / "tfds"
+  argv = ["--dataset=deepfashion_landmarks", f"--manual_dir={manual}", f"--data_dir={data_dir}"]
+  assert prepare.main(argv) == 0
+  capsys.readouterr()
+  count = lambda: len(datasets.get_builder("deepfashion_landmarks", data_dir=data_dir)
+                      .as_data_source()["train"])
+  before = count()
+  builder_cls = datasets.builder_class("deepfashion_landmarks")
+
+  def failing(self, *args, **kwargs):  # tfds writes into incomplete.* first, then fails
+    (self.data_path.parent / "incomplete.ABC123").mkdir()
+    raise error
+
+  monkeypatch.setattr(builder_cls, "download_and_prepare", failing)
+  assert prepare.main(argv + ["--overwrite"]) == 1
+  err = capsys.readouterr().err
+  last = err.strip().replace("\r", "\n").splitlines()[-1]  # after the checking bars
+  reason = "No space left on device" if error.errno == errno.ENOSPC else "Permission denied"
+  assert last.startswith(f"error: writing deepfashion_landmarks to {data_dir}") and reason in last
+  assert "the data prepared there before is kept; 1 incomplete folder(s) removed" in last
+  assert "Traceback" not in err and err.count("error:") == 1
+  assert count() == before > 0
+  builder = datasets.get_builder("deepfashion_landmarks", data_dir=data_dir)
+  assert not list(builder.data_path.parent.glob("incomplete.*"))

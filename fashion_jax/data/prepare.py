@@ -68,13 +68,39 @@ def prepare(dataset: str, manual_dir, data_dir=None, config: str | None = None,
                               masks_dir=masks_dir)
   mode = (tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS if overwrite
           else tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS)
-  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=str(manual_dir), download_mode=mode))
+  had_data = datasets.prepared(builder)
+  try:
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=str(manual_dir), download_mode=mode))
+  except OSError as e:  # a full disk, a read-only folder: the write failed part way
+    removed = _remove_incomplete(Path(builder.data_path).parent)
+    kept = ("the data prepared there before is kept" if datasets.prepared(builder) else
+            "nothing usable was written" if not had_data else "the earlier data is gone")
+    raise PrepareError(
+        f"writing {dataset} to {Path(builder.data_path).parent} failed: "
+        f"{e.strerror or type(e).__name__}{f' ({e.filename})' if e.filename else ''}; {kept}"
+        + (f"; {removed} incomplete folder(s) removed" if removed else "")
+        + ". Free space or choose another --data_dir, then run the same command again.") from e
   return Summary(
       dataset=dataset, config=config_name, data_path=str(builder.data_path),
       examples={name: info.num_examples for name, info in builder.info.splits.items()},
       skipped=plan.skipped, num_reencoded=plan.num_reencoded, notes=plan.notes,
       num_categories=plan.spec.num_categories, num_attributes=plan.spec.num_attributes)
+
+
+class PrepareError(OSError):
+  """Writing the prepared files failed (disk full, read-only folder); the message says what
+  is kept."""
+
+
+def _remove_incomplete(folder: Path) -> int:
+  """Removes the temporary folders tfds leaves after a failed write; returns how many."""
+  import shutil
+
+  found = [p for p in folder.glob("incomplete.*") if p.is_dir()] if folder.is_dir() else []
+  for path in found:
+    shutil.rmtree(path, ignore_errors=True)
+  return len(found)
 
 
 def format_summary(summary: Summary) -> str:
@@ -125,6 +151,9 @@ def main(argv=None) -> int:
                       masks_dir=args.masks)
   except (ValueError, FileNotFoundError) as e:  # AnnotationError is a ValueError
     print(f"error: {e}\nnothing was written.", file=sys.stderr)
+    return 1
+  except PrepareError as e:
+    print(f"error: {e}", file=sys.stderr)
     return 1
   print(format_summary(summary))
   return 0
