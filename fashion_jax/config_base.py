@@ -175,6 +175,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.log_every_steps = 50
   c.eval_every_epochs = 1.0
   c.checkpoint_every_steps = 1000
+  # Several processes (--distributed): they agree every `stop_sync_every_steps` steps whether
+  # one was signalled, so all checkpoint the same step and exit; a process that is gone is
+  # noticed within `heartbeat_timeout_seconds` (jax.distributed's heartbeat).
+  c.stop_sync_every_steps = 10
+  c.heartbeat_timeout_seconds = 100
   c.progress = True
   c.eval = ml_collections.ConfigDict(dict(baselines=("untrained", "training_mean"),
                                           baseline_examples=2000))

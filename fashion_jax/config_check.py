@@ -66,6 +66,8 @@ RUN_FIELDS = {
     "log_every_steps": POSITIVE_INT,
     "eval_every_epochs": POSITIVE,
     "checkpoint_every_steps": POSITIVE_INT,
+    "stop_sync_every_steps": POSITIVE_INT,
+    "heartbeat_timeout_seconds": POSITIVE_INT,
     "eval.baseline_examples": COUNT,
 }
 DATA_FIELDS = {

@@ -13,6 +13,7 @@ status: 0 done, 1 an error (its message says what and which file or config field
 command line, 128 + N stopped by signal N (SIGTERM: 143) after saving a checkpoint.
 """
 
+import os
 import sys
 
 from absl import app, flags, logging
@@ -63,8 +64,9 @@ def main(argv):
   import jax  # deferred so that --help is fast
 
   if FLAGS.distributed:
+    timeout = (FLAGS.config or {}).get("heartbeat_timeout_seconds", 100)
     jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes,
-                               FLAGS.process_id)
+                               FLAGS.process_id, heartbeat_timeout_seconds=timeout)
   from fashion_jax import compile_cache, evaluate, train
 
   logging.info("compilation cache: %s", compile_cache.enable() or "off")
@@ -81,6 +83,30 @@ def main(argv):
     except train.Stopped as e:
       logging.warning("%s", e)
       sys.exit(e.exit_status)
+    except jax.errors.JaxRuntimeError as e:
+      if jax.process_count() > 1:
+        _peer_gone(e)
+      raise
+
+
+def _peer_gone(error) -> None:
+  """Another process of a several-process run died (its collectives fail): one paragraph, and
+  an exit that skips jax.distributed's shutdown barrier, which would wait for the dead
+  process and then abort with pages of C++ logs."""
+  import jax
+
+  from fashion_jax import workdir as workdir_files
+
+  folder = workdir_files.path(FLAGS.workdir, workdir_files.CHECKPOINTS)
+  steps = [int(s) for s in os.listdir(folder) if s.isdigit()] if os.path.isdir(folder) else []
+  kept = f"the checkpoint of step {max(steps)} is kept" if steps else "no checkpoint was saved"
+  reason = str(error).strip().splitlines()[0][:300]
+  sys.stdout.flush()
+  sys.stderr.write(f"\nerror: another process of this run is gone ({reason}); process "
+                   f"{jax.process_index()} stops too. {kept[0].upper()}{kept[1:]}: start every "
+                   "process again with the same command to resume.\n")
+  sys.stderr.flush()
+  os._exit(1)
 
 
 if __name__ == "__main__":

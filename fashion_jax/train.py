@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import logging
+from jax.experimental import multihost_utils
 
 from fashion_jax import config_check, evaluate, optim, sharding, trained, workdir_lock, writers
 from fashion_jax import phases as phases_lib
@@ -86,6 +87,23 @@ class _StopFlag:
       signal.signal(sig, handler)
 
 
+def _agreed_stop(stop: _StopFlag, step: int, every: int) -> bool:
+  """Whether to checkpoint and stop after `step`. One process alone stops at once; several
+  agree every `every` steps (all call this at the same steps): a signal to any of them stops
+  all after the same step, with its signal's exit status, instead of one waiting forever in
+  a collective the other left."""
+  if jax.process_count() == 1:
+    return stop.requested
+  if step % every:
+    return False
+  signals = multihost_utils.process_allgather(
+      np.asarray([int(stop.signum) if stop.requested else 0], np.int32))
+  if not signals.any():
+    return False
+  stop.requested, stop.signum = True, int(signals.max())
+  return True
+
+
 def _stalled(run: Run, index: int, eval_at: set[int], step: int) -> bool:
   """Early stopping: the last phase's last `config.early_stopping_patience` evaluations did not
   improve the best metric. Read from the best checkpoint, so it holds across a resume."""
@@ -146,7 +164,8 @@ def _train_phase(run: Run, state: TrainState, index: int,
       state, metrics = step_fn(state, batch)
       settle()
       pending = (step + 1, metrics)
-      if stop.requested or (step + 1) in eval_at or (step + 1) % config.checkpoint_every_steps == 0:
+      stopping = _agreed_stop(stop, step + 1, config.get("stop_sync_every_steps", 10))
+      if stopping or (step + 1) in eval_at or (step + 1) % config.checkpoint_every_steps == 0:
         settle()  # never checkpoint a state whose loss has not been checked
         if not finite_state(state):  # a finite loss can still leave a diverged state
           raise NonFiniteLossError(
@@ -167,7 +186,7 @@ def _train_phase(run: Run, state: TrainState, index: int,
             with open(workdir_files.path(run.workdir, workdir_files.EARLY_STOPPED), "w") as f:
               json.dump({"step": step + 1, "best_step": run.checkpointer.best_step()}, f)
           return state, True
-      if stop.requested:
+      if stopping:
         logging.warning("stopped at step %d; rerun the same command to resume", step + 1)
         break
     settle()
@@ -218,7 +237,7 @@ def _train_and_evaluate(config, workdir: str, restart_from: int | None) -> dict:
           state, owner = run.enter_phase(state, index), index
         if int(state.step) < run.phases[index].end_step:
           state, stopped_early = _train_phase(run, state, index, stop)
-        if stop.requested:
+        if _agreed_stop(stop, int(state.step), every=1):  # every process, at the phase's end
           raise Stopped(stop.signum, int(state.step))
     return _final_evaluation(run, state)
   finally:
