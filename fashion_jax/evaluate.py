@@ -11,6 +11,7 @@ the system's business.
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import jax
@@ -156,8 +157,9 @@ def _publish(data: EvalData, results: dict, name: str = "test", data_cfg=None) -
   kept = workdir_files.keep_earlier(path, text)
   if kept:
     logging.info("the earlier %s, with other numbers, is kept as %s", path, kept)
-  with open(path, "w") as f:
+  with open(path + ".tmp", "w") as f:  # whole or not at all, even if stopped while writing
     f.write(text)
+  os.replace(path + ".tmp", path)
   logging.info("results written to %s", path)
 
 

@@ -9,6 +9,7 @@ retraces an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -52,9 +53,12 @@ class Stopped(Exception):  # noqa: N818 (not an error: a run asked to stop, chec
   command line exits with `exit_status` (128 + the signal, as a shell reports a signal), so a
   scheduler tells it from a finished run (0) and from an error (1)."""
 
-  def __init__(self, signum: int, step: int):
-    super().__init__(f"stopped by signal {signum} at step {step}, after saving its checkpoint; "
-                     "rerun the same command to resume")
+  def __init__(self, signum: int, step: int, evaluating: bool = False):
+    super().__init__(
+        f"stopped by signal {signum} during the final evaluation; training is complete (its "
+        f"checkpoint of step {step} is saved): rerun the same command to evaluate" if evaluating
+        else f"stopped by signal {signum} at step {step}, after saving its checkpoint; rerun "
+        "the same command to resume")
     self.signum, self.step = signum, step
 
   @property
@@ -239,9 +243,30 @@ def _train_and_evaluate(config, workdir: str, restart_from: int | None) -> dict:
           state, stopped_early = _train_phase(run, state, index, stop)
         if _agreed_stop(stop, int(state.step), every=1):  # every process, at the phase's end
           raise Stopped(stop.signum, int(state.step))
-    return _final_evaluation(run, state)
+    with _stopped_at_once(int(state.step)):
+      return _final_evaluation(run, state)
   finally:
     run.close()
+
+
+@contextlib.contextmanager
+def _stopped_at_once(step: int):
+  """SIGTERM/SIGINT during the final evaluation stop it at once with `Stopped` (exit 128 +
+  the signal, the workdir's lock released): training is complete and saved, and a rerun
+  evaluates again. Results files are written whole or not at all."""
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+
+  def handle(signum, frame):
+    raise Stopped(signum, step, evaluating=True)
+
+  previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+  try:
+    yield
+  finally:
+    for sig, handler in previous.items():
+      signal.signal(sig, handler)
 
 
 def _final_evaluation(run: Run, state: TrainState) -> dict:

@@ -84,3 +84,52 @@ def test_after_a_divergence_the_message_says_how_to_restart_from_before_it(tiny_
     rows = [__import__("json").loads(line) for line in f]
   train_steps = [r["step"] for r in rows if r["split"] == "train"]
   assert len(train_steps) == len(set(train_steps))  # the diverged run's rows superseded
+
+
+def test_a_truncated_prepared_dataset_is_named_with_the_way_out(tiny_fpm_config, tmp_path):
+  import glob
+  import shutil
+
+  from fashion_jax.data import catalog
+
+  data_dir = tmp_path / "data"
+  shutil.copytree(tiny_fpm_config.data.data_dir, data_dir)
+  tiny_fpm_config.data.data_dir = str(data_dir)
+  (train_file,) = glob.glob(str(data_dir / "fashion_synth" / "*" / "*" / "*train*"))
+  with open(train_file, "r+b") as f:
+    f.truncate(os.path.getsize(train_file) // 2)
+  with pytest.raises(catalog.DamagedDataError,
+                     match=r"the prepared files of fashion_synth \(train split, record \d+\) "
+                           r".* do not read: .*prepare the dataset again"):
+    train.train_and_evaluate(tiny_fpm_config, str(tmp_path / "run"))
+
+
+def test_a_signal_during_the_final_evaluation_stops_it_and_a_rerun_evaluates(
+    tiny_fpm_config, tmp_path, monkeypatch):
+  import signal
+  import time
+
+  from fashion_jax import evaluate
+
+  workdir = str(tmp_path / "run")
+  tiny_fpm_config.max_steps_per_phase = 2
+  real = evaluate.final_evaluation
+
+  def signalled(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)  # as a scheduler would, during the evaluation
+    time.sleep(5)
+    return real(*args, **kwargs)
+
+  monkeypatch.setattr(evaluate, "final_evaluation", signalled)
+  before = signal.getsignal(signal.SIGTERM)
+  with pytest.raises(train.Stopped, match="during the final evaluation; training is complete "
+                     r"\(its checkpoint of step 2 is saved\)") as stopped:
+    train.train_and_evaluate(tiny_fpm_config, workdir)
+  assert stopped.value.exit_status == 143
+  assert not os.path.exists(workdir_files.results(workdir))
+  assert not os.path.exists(workdir_files.path(workdir, workdir_files.LOCK))  # released
+  assert signal.getsignal(signal.SIGTERM) is before  # the handler is given back
+  monkeypatch.setattr(evaluate, "final_evaluation", real)
+  results = train.train_and_evaluate(tiny_fpm_config, workdir)  # nothing to train: evaluates
+  assert any("(step 2)" in method for method in results)
+  assert os.path.exists(workdir_files.results(workdir))

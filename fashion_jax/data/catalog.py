@@ -17,6 +17,35 @@ from fashion_jax.data import datasets, folds, schema, splits
 _PIXELS = ("image", "mask")
 
 
+class DamagedDataError(ValueError):
+  """A prepared dataset's files do not read (truncated or overwritten)."""
+
+
+class CheckedSource:
+  """A split's random-access source whose read errors name the dataset, the split and the way
+  out (prepare again), instead of a record reader's message about chunk boundaries."""
+
+  def __init__(self, source, name: str, split: str, folder: str):
+    self._source, self._where = source, (name, split, folder)
+
+  def __len__(self) -> int:
+    return len(self._source)
+
+  def __getitem__(self, index: int):
+    try:
+      return self._source[index]
+    except (IndexError, KeyError):
+      raise
+    except Exception as e:  # noqa: BLE001 - array_record/tfds raise RuntimeError and others
+      name, split, folder = self._where
+      reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+      raise DamagedDataError(
+          f"the prepared files of {name} ({split} split, record {index}) in {folder} do not "
+          f"read: {reason}. They were truncated or changed after preparing: prepare the "
+          "dataset again (python -m fashion_jax.data.prepare ... --overwrite), or for the "
+          "synthetic set remove that folder to have it generated again.") from None
+
+
 @dataclasses.dataclass
 class OpenDataset:
   builder: object
@@ -58,8 +87,12 @@ class Catalog:
       multihost_utils.sync_global_devices(f"dataset {name} prepared")
       if not datasets.prepared(builder) or not builder.info.splits:
         builder = make()  # made before the files were (here or by another process): read anew
-      self._open[key] = OpenDataset(builder, datasets.dataset_spec(builder),
-                                    dict(builder.as_data_source()))
+      sources = {split: CheckedSource(source, name, split, str(builder.data_path))
+                 for split, source in builder.as_data_source().items()}
+      for source in sources.values():  # the ends of each file: a truncation shows at once
+        for index in {0, len(source) - 1} if len(source) else ():
+          source[index]
+      self._open[key] = OpenDataset(builder, datasets.dataset_spec(builder), sources)
     return self._open[key]
 
   def columns(self, data_cfg, split: str, fields: tuple[str, ...]) -> dict[str, np.ndarray]:
