@@ -143,3 +143,22 @@ def test_a_further_evaluator_s_metrics_are_named_after_it(tmp_path):
   summary = ablate.summarise({"full": {0: ablate.run_pair(config, workdir)}},
                              ["street:landmarks/mean"])
   assert summary["table"]["full"]["street:landmarks/mean"]["values"] == [0.2]
+
+
+def test_an_interrupted_cross_validation_rerun_with_another_config_is_refused(tmp_path,
+                                                                               monkeypatch):
+  """A fold's workdir keeps the config it ran; a rerun whose config differs names the fields
+  instead of resuming (or reporting) the old fold under the new definition."""
+  from fashion_jax import workdir as workdir_files
+  from fashion_jax.experiments import cross_validate
+
+  ran = ablate.variant_config("configs/sister.py:runlocal", "data.fold=0", seed=0)
+  workdir_files.save_config(ran, str(tmp_path / "fold0"))  # fold 0 began with these settings
+  trained = []
+  monkeypatch.setattr("fashion_jax.train.train_and_evaluate",
+                      lambda config, workdir: trained.append(workdir))
+  with pytest.raises(ValueError, match=r"fold0 holds a run of another config .*"
+                     r"optimizer.learning_rate: [0-9.e-]+ in the run, 0.5 now"):
+    cross_validate.cross_validate("configs/sister.py:runlocal", str(tmp_path), folds=[0],
+                                  overrides=["optimizer.learning_rate=0.5"])
+  assert trained == []
