@@ -291,8 +291,13 @@ def run(model, inputs: list[tuple[str, str]], out_dir: str, boxes: dict | None =
         continue
       picture = visualize.overlay_on_original(images[name], result, show_crop=boxes is not None)
       path = os.path.join(out_dir, pictures[name])
-      os.makedirs(os.path.dirname(path), exist_ok=True)
-      visualize.save_png(path, picture)
+      try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        visualize.save_png(path, picture)
+      except OSError as e:  # a full disk, an unwritable --out
+        raise OSError(f"{e.strerror or e}; the {len(results)} overlay(s) written before it "
+                      f"are kept in {out_dir}, predictions.json is not written. Free space or "
+                      "choose another --out, then run the same command again.") from None
       results[name] = json_result(result)
     chunk.clear()
 

@@ -4,6 +4,9 @@ the predict command's pictures)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 import cv2
 import numpy as np
 
@@ -58,8 +61,20 @@ def grid(panels: list[np.ndarray], columns: int = 4) -> np.ndarray:
 
 
 def save_png(path: str, image_rgb: np.ndarray) -> None:
-  if not cv2.imwrite(path, cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)):
-    raise OSError(f"could not write {path}")
+  """Writes a PNG whole or not at all (through a temporary file); a failed write (a full
+  disk) raises OSError naming the file and the system's reason, and leaves no partial file."""
+  ok, encoded = cv2.imencode(".png", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
+  if not ok:
+    raise OSError(f"could not encode {path} as PNG")
+  tmp = f"{path}.tmp"
+  try:
+    with open(tmp, "wb") as f:
+      f.write(encoded.tobytes())
+    os.replace(tmp, path)
+  except OSError as e:
+    with contextlib.suppress(OSError):
+      os.remove(tmp)
+    raise OSError(e.errno, f"could not write {path}: {e.strerror or e}") from None
 
 
 def prediction_grid(batch: dict, predictions: dict, n: int = 8) -> np.ndarray | None:

@@ -316,3 +316,32 @@ def test_an_overlay_is_the_photo_with_the_prediction_drawn():
   boxed = visualize.overlay_on_original(photo, {**result, "category": [("tee", 0.8)]},
                                         show_crop=True)
   assert tuple(boxed[60, 20]) == visualize.CROP_COLOUR and np.any(boxed[:12] != photo[:12])
+
+
+def test_a_full_disk_while_writing_overlays_is_one_message_and_no_partial_file(fpm_workdir,
+                                                                               tmp_path,
+                                                                               monkeypatch):
+  import errno
+
+  from fashion_jax import visualize
+
+  photos = tmp_path / "photos"
+  photos.mkdir()
+  for i in range(3):
+    Image.fromarray(np.full((40, 30, 3), 70 * i, np.uint8)).save(photos / f"p{i}.jpg")
+  model = fashion_jax.load(fpm_workdir)
+  real_replace, calls = visualize.os.replace, []
+
+  def replace(src, dst):  # the disk fills up at the second overlay
+    calls.append(dst)
+    if len(calls) == 2:
+      raise OSError(errno.ENOSPC, "No space left on device")
+    return real_replace(src, dst)
+
+  monkeypatch.setattr(visualize.os, "replace", replace)
+  out = tmp_path / "out"
+  inputs = [(str(photos / f"p{i}.jpg"), f"p{i}.jpg") for i in range(3)]
+  with pytest.raises(OSError, match=r"could not write .*p1.png: No space left on device; the 1 "
+                     r"overlay\(s\) written before it are kept"):
+    predict.run(model, inputs, str(out), batch_size=1)
+  assert sorted(os.listdir(out)) == ["p0.png"]  # no half-written p1.png, no temporary file
