@@ -85,3 +85,26 @@ def test_colour_jitter_changes_colour_only_within_range():
   out = transforms.jitter_colour(img, 0.2, rng)
   assert out.shape == img.shape and out.dtype == np.uint8 and not np.array_equal(out, img)
   assert transforms.jitter_colour(img, 0.0, rng) is img
+
+
+def test_colour_jitter_is_the_documented_formula():
+  """Against the three steps written out in float64 (an independent reference): equal up to
+  one level of rounding, the image mean kept by brightness-free contrast, and grey pixels left
+  grey by saturation."""
+  from fashion_jax.data import transforms
+
+  rng = np.random.default_rng(0)
+  image = (rng.random((37, 29, 3)) * 255).astype(np.uint8)
+  for seed in range(20):
+    out = transforms.jitter_colour(image, 0.3, np.random.default_rng(seed))
+    b, c, s = np.random.default_rng(seed).uniform(0.7, 1.3, size=3)
+    x = image.astype(np.float64) * b
+    x = (x - x.mean()) * c + x.mean()
+    g = x.mean(axis=-1, keepdims=True)
+    expected = np.clip(np.round((x - g) * s + g), 0, 255)
+    assert out.dtype == np.uint8 and out.shape == image.shape
+    assert np.abs(out.astype(np.float64) - expected).max() <= 1
+  grey = np.full((5, 5, 3), 100, np.uint8)
+  grey_out = transforms.jitter_colour(grey, 0.3, np.random.default_rng(1))
+  assert (grey_out == grey_out[..., :1]).all()  # saturation leaves grey grey
+  assert transforms.jitter_colour(image, 0.0, rng) is image

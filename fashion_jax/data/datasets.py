@@ -59,8 +59,8 @@ def get_builder(name: str, data_dir: str | None = None, config=None, **kwargs):
 def prepared_config(name: str, data_dir) -> str:
   """The one config of `name` prepared under `data_dir` (e.g. shop_street's `csv_9attr`)."""
   root = os.path.join(os.fspath(data_dir), name)
-  found = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))) if (
-      os.path.isdir(root)) else []
+  found = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))
+                 and not d.startswith(".")) if os.path.isdir(root) else []  # tfds' .config
   if len(found) != 1:
     raise ValueError(f"dataset {name!r} has {len(found)} prepared configs under {data_dir} "
                      f"({', '.join(found) or 'none'}): name one with data.builder_config")
@@ -96,8 +96,8 @@ def not_prepared_message(builder, data_dir: str) -> str:
   there, and which other configs of it are prepared there (a builder_config to name)."""
   asked = builder.builder_config.name if builder.builder_config else ""
   root = os.path.join(data_dir, builder.name)
-  others = sorted(d for d in os.listdir(root) if d != asked and os.path.isdir(
-      os.path.join(root, d))) if os.path.isdir(root) else []
+  others = sorted(d for d in os.listdir(root) if d != asked and not d.startswith(".")
+                  and os.path.isdir(os.path.join(root, d))) if os.path.isdir(root) else []
   found = (f" Prepared there: {', '.join(others)} (another builder config; to read it, pass "
            f"--config.data.builder_config={others[0]})." if others else "")
   return (f"dataset {builder.name!r} (config {asked!r}) is not prepared under {data_dir}."
