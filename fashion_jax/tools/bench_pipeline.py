@@ -79,7 +79,8 @@ def system_config(name: str, data_dir: str):
   config = cli.load_config_file(SYSTEMS[name][0])
   config.data.data_dir = data_dir
   # The synthetic export's configuration (e.g. coarse_41attr: the synthetic set's attributes).
-  config.data.builder_config = datasets.prepared_config(SYSTEMS[name][2], data_dir)
+  if getattr(datasets.builder_class(SYSTEMS[name][2]), "BUILDER_CONFIGS", None):
+    config.data.builder_config = datasets.prepared_config(SYSTEMS[name][2], data_dir)
   config.data.num_threads = 1  # one worker
   config.model.from_scratch = True  # timing the input, not the weights
   return config
