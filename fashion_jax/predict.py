@@ -64,8 +64,7 @@ BOXES_HEADER = ["file", "x1", "y1", "x2", "y2"]
 MAX_REPORTED_ROWS = 10  # box rows for images not given: named one per line up to this many
 
 
-class CommandLineError(Exception):
-  """A command line that cannot work (exit status 2); the message names the flag."""
+CommandLineError = cli.CommandLineError  # exit status 2; the message names the flag
 
 
 # --------------------------------------------------------------------------------------------
@@ -391,12 +390,7 @@ def main(argv):
   writers.quiet_library_logs()
   compile_cache.enable()
   PIL.Image.MAX_IMAGE_PIXELS = None  # --max_pixels is the one limit (Pillow's is lower)
-  try:
-    status = _predict_command()
-  except CommandLineError as e:
-    sys.stderr.write(f"error: {e}\n")
-    sys.exit(2)
-  sys.exit(status)
+  sys.exit(_predict_command())  # a CommandLineError exits 2 (cli.report_errors)
 
 
 if __name__ == "__main__":
