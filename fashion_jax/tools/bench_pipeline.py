@@ -12,13 +12,17 @@ prepares it as a user would, and measures in one process:
     box, or the whole image) and `cv2.resize` to the network input, on one thread;
   * pipeline: images/s of the paper config's training batches (`data.num_threads=1`: one
     worker), every image a batch row reads counted (MTCT's triplet rows read three).
-The ratio pipeline / floor is what the issue tracks (target >= 0.7).
+The ratio pipeline / floor is the pipeline's efficiency (target >= 0.7). With the FLOPs of
+each system's training step (`--systems_json`, written by `tools.bench_systems`), the table
+also gives an accelerator's demand at `--mfu` of its bf16 peak (H100: 989 TFLOP/s; TPU v5e:
+197) and how many such workers meet it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -135,6 +139,28 @@ def pipeline_rate(config, batches: int) -> tuple[float, float]:
   return batches * config.batch_size * per_row / seconds, per_row
 
 
+ACCELERATORS = {"H100": 989.0, "TPU v5e": 197.0}  # dense bf16 TFLOP/s
+
+
+def gflop_per_image(systems_json: str | None) -> dict[str, float]:
+  """{system: training GFLOP per image} from a `tools.bench_systems` JSON (empty without)."""
+  if not systems_json or not os.path.exists(systems_json):
+    return {}
+  with open(systems_json) as f:
+    rows = json.load(f)
+  return {r["system"]: r["flops"] / r["batch"] / 1e9 for r in rows if r.get("flops")}
+
+
+def demand(row: dict, gflop: float, mfu: float) -> dict:
+  """Images/s an accelerator consumes at `mfu`, and the workers of this speed that feed it."""
+  out = {"gflop_per_image": gflop}
+  for name, peak in ACCELERATORS.items():
+    images = peak * 1e3 * mfu / gflop
+    out[f"{name} images/s"] = images
+    out[f"{name} workers"] = math.ceil(images / row["pipeline_images_per_s"])
+  return out
+
+
 def cpu_name() -> str:
   try:
     with open("/proc/cpuinfo") as f:
@@ -153,6 +179,9 @@ def main(argv=None) -> int:
   parser.add_argument("--batches", type=int, default=10)
   parser.add_argument("--work", default=None, help="folder for the prepared sets (kept)")
   parser.add_argument("--out", default=None, help="write OUT.md and OUT.json")
+  parser.add_argument("--systems_json", default="docs/benchmarks/systems_cpu.json",
+                      help="tools.bench_systems JSON: the training FLOPs per image")
+  parser.add_argument("--mfu", type=float, default=0.5, help="the accelerator's assumed MFU")
   args = parser.parse_args(argv)
   names = [s for s in args.systems.split(",") if s]
   unknown = sorted(set(names) - set(SYSTEMS))
@@ -160,6 +189,7 @@ def main(argv=None) -> int:
     print(f"error: --systems: unknown {unknown}; known: {', '.join(SYSTEMS)}", file=sys.stderr)
     return 2
   root = args.work or tempfile.mkdtemp(prefix="fashion_jax_pipeline_data_")
+  flops = gflop_per_image(args.systems_json)
   rows = []
   for name in names:
     _, fmt, builder = SYSTEMS[name]
@@ -170,6 +200,8 @@ def main(argv=None) -> int:
                  "batch": config.batch_size, "images_per_row": per_row,
                  "floor_images_per_s": floor, "pipeline_images_per_s": rate,
                  "ratio": rate / floor})
+    if name in flops:
+      rows[-1].update(demand(rows[-1], flops[name], args.mfu))
     print(f"{name}: pipeline {rate:.0f} images/s, floor {floor:.0f} images/s, "
           f"ratio {rate / floor:.2f}", flush=True)
   text = markdown(rows, args, cpu_name())
@@ -194,6 +226,18 @@ def markdown(rows: list[dict], args, cpu: str) -> str:
     lines.append(f"| {r['system']} | {r['dataset']} | {r['input'][0]}x{r['input'][1]} | "
                  f"{r['images_per_row']:g} | {r['floor_images_per_s']:.0f} | "
                  f"{r['pipeline_images_per_s']:.0f} | {r['ratio']:.2f} |")
+  fed = [r for r in rows if "gflop_per_image" in r]
+  if fed:
+    names = list(ACCELERATORS)
+    lines += ["", f"What one accelerator consumes at {args.mfu:.0%} MFU (bf16 peak: "
+              + ", ".join(f"{n} {p:g} TFLOP/s" for n, p in ACCELERATORS.items())
+              + "), from each training step's FLOPs, and the workers of the speed above that "
+              "feed it:", "",
+              "| system | GFLOP/image | " + " | ".join(f"{n} images/s | workers" for n in names)
+              + " |", "|---|---:|" + "---:|---:|" * len(names)]
+    for r in fed:
+      lines.append(f"| {r['system']} | {r['gflop_per_image']:.1f} | " + " | ".join(
+          f"{r[f'{n} images/s']:.0f} | {r[f'{n} workers']}" for n in names) + " |")
   return "\n".join(lines) + "\n"
 
 
