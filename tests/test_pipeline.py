@@ -73,3 +73,18 @@ def test_training_batches_depend_only_on_seed_and_step():
   assert sorted(epoch) == list(range(10))
   other_seed = next(pipeline.train_batches(source, cfg, global_batch=4, seed=2))
   assert _ids(other_seed) != _ids(full[0][1])
+
+
+def test_segmenting_keeps_the_masked_pixels_and_fills_the_rest():
+  """Against numpy's where (the definition), for [H, W, 1] and [H, W] masks of any non-zero
+  value; an example without a mask is left as it is."""
+  from fashion_jax.data import pipeline
+
+  rng = np.random.default_rng(0)
+  image = rng.integers(0, 256, (31, 17, 3), dtype=np.uint8)
+  mask = (rng.random((31, 17, 1)) > 0.4).astype(np.uint8) * rng.integers(1, 256, (31, 17, 1),
+                                                                         dtype=np.uint8)
+  expected = np.where(mask > 0, image, np.uint8(200))
+  np.testing.assert_array_equal(pipeline.segment(image, mask, True, 200), expected)
+  np.testing.assert_array_equal(pipeline.segment(image, mask[..., 0], True, 200), expected)
+  assert pipeline.segment(image, mask, False, 200) is image
